@@ -1,0 +1,151 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/haven-platform/haven/internal/spec"
+)
+
+// Errors a driver reports. Callers match them with errors.Is; drivers wrap
+// them with the detail the user needs.
+var (
+	// ErrUnavailable: the runtime itself cannot be reached (Docker not
+	// running). The message tells the user to start it or use
+	// `--driver process`.
+	ErrUnavailable = errors.New("driver unavailable")
+	// ErrImageNotFound: the image is not present locally and could not be
+	// pulled.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrPortInUse: a host port an instance publishes is already taken.
+	ErrPortInUse = errors.New("port already in use")
+	// ErrNotFound: no instance with that id.
+	ErrNotFound = errors.New("instance not found")
+)
+
+// Driver runs instances of services.
+//
+// Contract, shared by every implementation and checked by drivertest:
+//   - Everything a driver creates carries the instance's labels
+//     (spec.InstanceLabels.Map), and List rebuilds the full picture from the
+//     runtime alone: a new Driver value over the same runtime (after Haven
+//     was killed) lists every instance the old one started, running or not.
+//   - Start returns once the instance is running (or has failed to start);
+//     it never waits for health.
+//   - Stop sends SIGTERM, waits up to grace, then SIGKILL, and removes the
+//     instance. Stopping an instance that is already gone is not an error.
+//   - Remove deletes the record of an exited instance.
+//   - Methods are safe for concurrent use.
+type Driver interface {
+	// Name is "docker" or "process".
+	Name() string
+	// PrepareImage makes the service's image available (building it when
+	// svc.Build is set) and returns its content identity (for Docker, the
+	// image ID). The process driver, which runs host commands, returns "".
+	PrepareImage(ctx context.Context, app spec.AppEnv, svc spec.Service) (imageID string, err error)
+	// EnsureEnv creates the app+environment's network and named volumes if
+	// they do not exist yet. It is idempotent.
+	EnsureEnv(ctx context.Context, env spec.AppEnv, app spec.App) error
+	// RemoveEnv removes the app+environment's network once no instance uses
+	// it. Named volumes are kept unless removeVolumes is set: data outlives
+	// `haven down` by default.
+	RemoveEnv(ctx context.Context, env spec.AppEnv, removeVolumes bool) error
+	// Start creates and starts one instance.
+	Start(ctx context.Context, req StartRequest) (Instance, error)
+	// Stop stops and removes an instance: SIGTERM, up to grace, SIGKILL.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove deletes an exited instance's record (and its container).
+	Remove(ctx context.Context, id string) error
+	// List returns every instance Haven owns on this runtime, running or
+	// exited, rebuilt from the runtime's own records.
+	List(ctx context.Context) ([]Instance, error)
+	// Events streams instance lifecycle changes (exits, native health
+	// changes) as they happen, until ctx ends. Drivers that cannot push may
+	// poll, but must report an exit within a second.
+	Events(ctx context.Context) (<-chan Event, error)
+	// Logs calls fn with each log line of the instance, oldest first,
+	// from opts.Since (zero: all kept lines; opts.Tail > 0: only the last
+	// Tail lines). With opts.Follow it keeps calling fn with new lines until
+	// ctx ends or the instance is removed. A non-nil error from fn stops it.
+	Logs(ctx context.Context, id string, opts LogOptions, fn func(LogLine) error) error
+}
+
+// StartRequest asks a driver to start one instance.
+type StartRequest struct {
+	Labels spec.InstanceLabels
+	// Service is the full service spec (image, command, env, mounts, limits,
+	// exec health check, secrets, published ports).
+	Service spec.Service
+	// App is the app the service belongs to (for volumes and secrets).
+	App spec.App
+	// Aliases are the DNS names other instances of the app+environment reach
+	// this one by (the service name).
+	Aliases []string
+}
+
+// Instance is what a driver observed of one instance.
+type Instance struct {
+	// ID is the runtime's id for the instance (container id, or the process
+	// driver's record id). It is what Stop, Remove and Logs take.
+	ID     string
+	Labels spec.InstanceLabels
+	// Running is true while the instance's process is alive.
+	Running bool
+	// ExitCode is the exit status of an instance that is no longer running
+	// (-1 when unknown, for example a process adopted after a Haven crash).
+	ExitCode int
+	// OOMKilled reports an exit caused by the memory limit.
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// NativeHealth is the result of the runtime's own exec health check:
+	// "" when the service has none, else "starting", "healthy" or "unhealthy".
+	NativeHealth string
+	// Addrs maps each container port of the service (route, health check,
+	// expose and published ports) to a "host:port" reachable from the
+	// machine Haven runs on: the container's IP on the app network for
+	// Docker, 127.0.0.1 and an allocated port for processes.
+	Addrs map[int]string
+}
+
+// Addr returns the host:port for a container port, or "" if unknown.
+func (i Instance) Addr(port int) string { return i.Addrs[port] }
+
+// EventKind says what happened to an instance.
+type EventKind string
+
+// Event kinds.
+const (
+	EventStarted EventKind = "started"
+	EventExited  EventKind = "exited" // the process ended (crash, kill, OOM, completion)
+	EventHealth  EventKind = "health" // NativeHealth changed
+)
+
+// Event is one lifecycle change reported by Events.
+type Event struct {
+	ID     string
+	Labels spec.InstanceLabels
+	Kind   EventKind
+	// ExitCode is set for EventExited (-1 when unknown).
+	ExitCode int
+	// Health is the new NativeHealth for EventHealth.
+	Health string
+	Time   time.Time
+}
+
+// LogOptions select log lines.
+type LogOptions struct {
+	Since  time.Time
+	Tail   int
+	Follow bool
+}
+
+// LogLine is one line an instance wrote.
+type LogLine struct {
+	Time time.Time
+	// Stream is "stdout" or "stderr".
+	Stream string
+	// Text is the line without its trailing newline.
+	Text string
+}

@@ -1,0 +1,225 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// ErrInvalid marks an App that breaks a rule. Errors returned by Validate
+// wrap it and name the offending service and field.
+var ErrInvalid = errors.New("invalid app")
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidName reports whether s can name an app, environment or service: a
+// lowercase DNS label, because it ends up in host names, network names and
+// container names.
+func ValidName(s string) bool { return dnsLabel.MatchString(s) }
+
+// Validate checks the rules that hold for any App, wherever it came from
+// (compose or the API): names, ports, replicas, references between
+// services, dependency cycles and route conflicts. It returns every problem
+// found, joined, each wrapping ErrInvalid.
+func (a *App) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
+	if !ValidName(a.Name) {
+		bad("app name %q must be a lowercase DNS label (a-z, 0-9, '-'); set `name:` in the compose file or pass --name", a.Name)
+	}
+	if len(a.Services) == 0 {
+		bad("app %q has no services", a.Name)
+	}
+	seen := map[string]bool{}
+	routes := map[string]string{}
+	hostPorts := map[string]string{}
+	for _, s := range a.Services {
+		where := "service " + s.Name
+		if !ValidName(s.Name) {
+			bad("service name %q must be a lowercase DNS label (a-z, 0-9, '-')", s.Name)
+		}
+		if seen[s.Name] {
+			bad("service %q is defined twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Image == "" && s.Build == nil && len(s.Command) == 0 && len(s.Entrypoint) == 0 {
+			bad("%s: needs an image, a build or a command", where)
+		}
+		if s.Replicas < 0 {
+			bad("%s: replicas %d must be 0 or more", where, s.Replicas)
+		}
+		switch s.Restart {
+		case RestartAlways, RestartOnFailure, RestartNever:
+		default:
+			bad("%s: restart policy %q must be one of always, on-failure, no", where, s.Restart)
+		}
+		for _, p := range s.Ports {
+			if !validPort(p.Target) {
+				bad("%s: port %d is not a valid port (1-65535)", where, p.Target)
+			}
+			if !validPort(p.Published) {
+				bad("%s: published port %d is not a valid port (1-65535)", where, p.Published)
+				continue
+			}
+			if s.Replicas > 1 {
+				bad("%s: publishes host port %d but has %d replicas; only one instance can hold a host port, so route it through the ingress (x-haven.routes) instead", where, p.Published, s.Replicas)
+			}
+			key := fmt.Sprintf("%s:%d/%s", p.HostIP, p.Published, p.Protocol)
+			if other, ok := hostPorts[key]; ok {
+				bad("%s: host port %d is already published by service %s", where, p.Published, other)
+			}
+			hostPorts[key] = s.Name
+		}
+		for _, p := range s.Expose {
+			if !validPort(p) {
+				bad("%s: exposed port %d is not a valid port (1-65535)", where, p)
+			}
+		}
+		for _, r := range s.Routes {
+			if !validPort(r.Port) {
+				bad("%s: route %s: port %d is not a valid port (1-65535)", where, r, r.Port)
+			}
+			if !strings.HasPrefix(r.PathPrefix, "/") {
+				bad("%s: route path %q must start with /", where, r.PathPrefix)
+			}
+			if other, ok := routes[r.Key()]; ok {
+				bad("%s: route %s claims the same host and path as service %s; give one of them another host or path", where, r, other)
+			}
+			routes[r.Key()] = s.Name
+		}
+		if h := s.Health; h != nil {
+			switch h.Kind {
+			case CheckHTTP, CheckTCP:
+				if !validPort(h.Port) {
+					bad("%s: %s health check port %d is not a valid port (1-65535)", where, h.Kind, h.Port)
+				}
+			case CheckExec:
+				if len(h.Command) == 0 {
+					bad("%s: exec health check has no command", where)
+				}
+			case CheckNone:
+			default:
+				bad("%s: health check kind %q must be one of http, tcp, exec, none", where, h.Kind)
+			}
+		}
+		for _, m := range s.Volumes {
+			if m.Type == MountVolume && !a.hasVolume(m.Source) {
+				bad("%s: mounts volume %q, which is not declared under top-level `volumes:`", where, m.Source)
+			}
+		}
+		for _, ref := range s.Secrets {
+			if _, ok := a.Secrets[ref.Source]; !ok {
+				bad("%s: uses secret %q, which is not declared under top-level `secrets:`", where, ref.Source)
+			}
+		}
+	}
+	for _, s := range a.Services {
+		for _, d := range s.DependsOn {
+			if !seen[d.Service] {
+				bad("service %s: depends_on names %q, which is not a service of this app (services: %s)", s.Name, d.Service, strings.Join(a.serviceNames(), ", "))
+			}
+		}
+	}
+	if cycle := a.dependencyCycle(); cycle != nil {
+		bad("dependency cycle: %s; remove one of these depends_on entries", strings.Join(cycle, " -> "))
+	}
+	return errors.Join(errs...)
+}
+
+func validPort(p int) bool { return p >= 1 && p <= 65535 }
+
+func (a *App) hasVolume(name string) bool {
+	for _, v := range a.Volumes {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *App) serviceNames() []string {
+	names := make([]string, 0, len(a.Services))
+	for _, s := range a.Services {
+		names = append(names, s.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// dependencyCycle returns one cycle in depends_on as a path that starts and
+// ends on the same service, or nil when there is none.
+func (a *App) dependencyCycle() []string {
+	const (
+		unvisited = iota
+		inPath
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(name string) []string
+	visit = func(name string) []string {
+		switch state[name] {
+		case inPath:
+			for i, n := range path {
+				if n == name {
+					return append(append([]string{}, path[i:]...), name)
+				}
+			}
+		case done:
+			return nil
+		}
+		s, ok := a.Service(name)
+		if !ok {
+			return nil
+		}
+		state[name] = inPath
+		path = append(path, name)
+		for _, d := range s.DependsOn {
+			if c := visit(d.Service); c != nil {
+				return c
+			}
+		}
+		path = path[:len(path)-1]
+		state[name] = done
+		return nil
+	}
+	for _, name := range a.serviceNames() {
+		if c := visit(name); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// StartOrder returns service names so that every service comes after the
+// services it depends on (ties broken by name). It assumes Validate passed.
+func (a *App) StartOrder() []string {
+	var order []string
+	placed := map[string]bool{}
+	var place func(name string)
+	place = func(name string) {
+		if placed[name] {
+			return
+		}
+		placed[name] = true
+		if s, ok := a.Service(name); ok {
+			deps := make([]string, 0, len(s.DependsOn))
+			for _, d := range s.DependsOn {
+				deps = append(deps, d.Service)
+			}
+			sort.Strings(deps)
+			for _, d := range deps {
+				place(d)
+			}
+		}
+		order = append(order, name)
+	}
+	for _, name := range a.serviceNames() {
+		place(name)
+	}
+	return order
+}
