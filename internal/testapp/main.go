@@ -1,0 +1,106 @@
+// Command testapp is the small HTTP service Haven's tests run as an instance:
+// a static binary that works as a local process (process driver) and as the
+// only file of a scratch image (Docker driver). Its behaviour is set by
+// environment variables so one binary covers every test scenario.
+//
+//	PORT            port to listen on (default 8080)
+//	NAME            text included in every answer (default "testapp")
+//	HEALTH_FAIL     "1": /healthz answers 503
+//	EXIT_AFTER      exit with EXIT_CODE after this duration (e.g. "200ms")
+//	EXIT_CODE       exit status for EXIT_AFTER (default 1)
+//	START_DELAY     wait this long before listening
+//	LOG_LINES       write this many numbered lines to stdout at start
+//	IGNORE_SIGTERM  "1": keep serving after SIGTERM (tests SIGKILL escalation)
+//
+// Endpoints: / answers "NAME INSTANCE-HOSTNAME"; /healthz answers 200 (or 503);
+// /sleep?d=1s answers after the duration; /echo-headers writes request headers.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	name := envOr("NAME", "testapp")
+	port := envOr("PORT", "8080")
+	host, _ := os.Hostname()
+	if d, err := time.ParseDuration(os.Getenv("START_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	if n, err := strconv.Atoi(os.Getenv("LOG_LINES")); err == nil {
+		for i := 1; i <= n; i++ {
+			fmt.Printf("line %d\n", i)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s listening on :%s\n", name, port)
+	if d, err := time.ParseDuration(os.Getenv("EXIT_AFTER")); err == nil {
+		code, _ := strconv.Atoi(envOr("EXIT_CODE", "1"))
+		time.AfterFunc(d, func() {
+			fmt.Fprintf(os.Stderr, "%s exiting with %d as asked\n", name, code)
+			os.Exit(code)
+		})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("HEALTH_FAIL") == "1" {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+		time.Sleep(d)
+		fmt.Fprintf(w, "%s %s slept %s\n", name, host, d)
+	})
+	mux.HandleFunc("/echo-headers", func(w http.ResponseWriter, r *http.Request) {
+		keys := make([]string, 0, len(r.Header))
+		for k := range r.Header {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "Host: %s\n", r.Host)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s: %s\n", k, r.Header.Get(k))
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s\n", name, host, r.URL.Path)
+	})
+	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		for s := range sigs {
+			fmt.Fprintf(os.Stderr, "%s got %s\n", name, s)
+			if os.Getenv("IGNORE_SIGTERM") == "1" {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+			os.Exit(0)
+		}
+	}()
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	select {} // Shutdown in progress; the signal goroutine exits
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
