@@ -1,0 +1,13 @@
+package spec
+
+import "time"
+
+// Deployment is the desired state of one app in one environment, as the
+// store keeps it. Every change (deploy, scale) bumps Generation, so status
+// can say which desired state it has converged to.
+type Deployment struct {
+	AppEnv     AppEnv    `json:"app_env"`
+	App        App       `json:"app"`
+	Generation int64     `json:"generation"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
