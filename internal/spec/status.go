@@ -12,6 +12,7 @@ const (
 	ServiceWaiting      ServiceCondition = "waiting"       // held back by depends_on
 	ServiceCrashLooping ServiceCondition = "crash-looping" // instances keep failing; restarts are backing off
 	ServiceCompleted    ServiceCondition = "completed"     // a one-shot service (restart: no/on-failure) finished successfully
+	ServiceFailed       ServiceCondition = "failed"        // a one-shot service (restart: no) exited with an error and stays stopped
 )
 
 // EnvStatus is the observed state of one app in one environment.

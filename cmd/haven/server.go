@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/haven-platform/haven/internal/agent"
+	"github.com/haven-platform/haven/internal/api"
+	"github.com/haven-platform/haven/internal/cli"
+	"github.com/haven-platform/haven/internal/control"
+	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/driver/docker"
+	"github.com/haven-platform/haven/internal/driver/process"
+	"github.com/haven-platform/haven/internal/proxy"
+	"github.com/haven-platform/haven/internal/store/bolt"
+)
+
+// runServer runs store, driver, agent, ingress and API until ctx ends.
+// Instances are left running on exit: the next server adopts them.
+func runServer(ctx context.Context, cfg cli.ServerConfig) error {
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "haven.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	drv, err := openDriver(ctx, cfg)
+	if err != nil {
+		return err
+	}
+
+	ingressLn, err := net.Listen("tcp", cfg.Ingress)
+	if err != nil {
+		return fmt.Errorf("ingress: cannot listen on %s: %v: %w; free the port or pass --ingress ADDR", cfg.Ingress, err, driver.ErrPortInUse)
+	}
+	apiLn, err := listenSocket(cfg.Socket)
+	if err != nil {
+		ingressLn.Close()
+		return err
+	}
+
+	accessLog, err := os.OpenFile(filepath.Join(cfg.DataDir, "access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer accessLog.Close()
+	ingress := proxy.New(proxy.Config{AccessLog: accessLog, Logger: logger.With("component", "proxy")})
+	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Logger: logger})
+	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag}
+	handler := api.NewHandler(ctl, api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()}, logger)
+
+	ingressSrv := ingress.Server("")
+	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	serve := func(name string, srv *http.Server, ln net.Listener) {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	wg.Add(3)
+	go serve("ingress", ingressSrv, ingressLn)
+	go serve("api", apiSrv, apiLn)
+	go func() {
+		defer wg.Done()
+		_ = ag.Run(ctx)
+	}()
+	logger.Info("haven server ready", "version", version, "driver", drv.Name(), "ingress", ingressLn.Addr().String(), "api", cfg.Socket, "data_dir", cfg.DataDir)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	logger.Info("haven server stopping; instances keep running")
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = apiSrv.Shutdown(shutdown)
+	_ = ingressSrv.Shutdown(shutdown)
+	wg.Wait()
+	os.Remove(cfg.Socket)
+	return runErr
+}
+
+func openDriver(ctx context.Context, cfg cli.ServerConfig) (driver.Driver, error) {
+	switch cfg.Driver {
+	case "docker":
+		return docker.New(ctx)
+	case "process":
+		return process.New(filepath.Join(cfg.DataDir, "process"))
+	}
+	return nil, &cli.ExitError{Code: cli.ExitInvalid, Err: fmt.Errorf("unknown driver %q: use docker or process", cfg.Driver)}
+}
+
+// listenSocket listens on the API's unix socket, readable by the owner only.
+// A socket file left by a killed server is replaced; one that answers
+// belongs to a live server and is an error.
+func listenSocket(path string) (net.Listener, error) {
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		conn.Close()
+		return nil, fmt.Errorf("another haven server is already listening on %s", path)
+	}
+	_ = os.Remove(path)
+	old := syscall.Umask(0o077)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("api socket %s: %w", path, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// serverFlags are the settings of a server, shared by `haven server` and
+// the server `haven up` starts when none runs.
+type serverFlags struct {
+	driver  string
+	ingress string
+	debug   bool
+}
+
+func (f *serverFlags) add(c *cobra.Command) {
+	c.Flags().StringVar(&f.driver, "driver", "docker", "what runs instances: docker (the Engine API) or process (local processes; apps listen on $PORT)")
+	c.Flags().StringVar(&f.ingress, "ingress", "127.0.0.1:8080", "address the ingress proxy listens on (use :80 to serve the world)")
+	c.Flags().BoolVar(&f.debug, "debug", false, "log at debug level")
+}
+
+func newServerCmd(g *globals) *cobra.Command {
+	var f serverFlags
+	c := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane, the agent and the ingress in one process",
+		Long: `Run Haven's server in the foreground: the API on a unix socket in the data
+directory, the agent that keeps instances converged, and the ingress proxy.
+Instances keep running when the server stops; the next server adopts them.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return g.deps.RunServer(ctx, ServerConfig{DataDir: g.dataDir, Driver: f.driver, Ingress: f.ingress, Socket: g.socket(), Debug: f.debug})
+		},
+	}
+	f.add(c)
+	return c
+}

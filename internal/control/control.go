@@ -1,0 +1,271 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/haven-platform/haven/internal/agent"
+	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/spec"
+	"github.com/haven-platform/haven/internal/store"
+)
+
+// Reconciler is the part of the agent the use cases drive.
+type Reconciler interface {
+	Nudge()
+	Status() []spec.EnvStatus
+	WaitPass(ctx context.Context) error
+	Logs(ctx context.Context, q agent.LogQuery, fn func(agent.LogLine) error) error
+}
+
+// Controller runs the use cases.
+type Controller struct {
+	Store  store.Store
+	Driver driver.Driver
+	Agent  Reconciler
+}
+
+// Change says what a deploy does to one service.
+type Change struct {
+	Service string `json:"service"`
+	// Kind is "added", "updated", "removed", "scaled" or "unchanged".
+	Kind     string `json:"kind"`
+	Revision string `json:"revision"`
+}
+
+// Deploy makes app the desired state of app.Name in env. It validates,
+// checks for conflicts with other deployments and the machine's ports,
+// resolves every image (building those with a build section), and only
+// then writes the store.
+func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec.Deployment, []Change, error) {
+	if env == "" {
+		env = spec.DefaultEnv
+	}
+	if !spec.ValidName(env) {
+		return spec.Deployment{}, nil, fmt.Errorf("%w: environment name %q must be a lowercase DNS label (a-z, 0-9, '-')", spec.ErrInvalid, env)
+	}
+	app.SortServices()
+	if err := app.Validate(); err != nil {
+		return spec.Deployment{}, nil, err
+	}
+	target := spec.AppEnv{App: app.Name, Env: env}
+	all, err := c.Store.ListDeployments(ctx)
+	if err != nil {
+		return spec.Deployment{}, nil, err
+	}
+	var previous *spec.Deployment
+	for i := range all {
+		if all[i].AppEnv == target {
+			previous = &all[i]
+		}
+	}
+	if err := routeConflicts(target, app, all); err != nil {
+		return spec.Deployment{}, nil, err
+	}
+	if err := c.portConflicts(ctx, target, app); err != nil {
+		return spec.Deployment{}, nil, err
+	}
+	for i := range app.Services {
+		svc := &app.Services[i]
+		id, err := c.Driver.PrepareImage(ctx, target, *svc)
+		if err != nil {
+			return spec.Deployment{}, nil, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		svc.ImageID = id
+	}
+	var expected int64
+	if previous != nil {
+		expected = previous.Generation
+	}
+	d, err := c.Store.PutDeployment(ctx, spec.Deployment{AppEnv: target, App: app}, expected)
+	if err != nil {
+		return spec.Deployment{}, nil, err
+	}
+	c.Agent.Nudge()
+	return d, changes(previous, app), nil
+}
+
+// routeConflicts refuses routes that another deployment already claims:
+// the ingress is shared by every app and environment.
+func routeConflicts(target spec.AppEnv, app spec.App, all []spec.Deployment) error {
+	claimed := map[string]string{}
+	for _, d := range all {
+		if d.AppEnv == target {
+			continue
+		}
+		for _, s := range d.App.Services {
+			for _, r := range s.Routes {
+				claimed[r.Key()] = fmt.Sprintf("service %s of %s", s.Name, d.AppEnv)
+			}
+		}
+	}
+	var errs []error
+	for _, s := range app.Services {
+		for _, r := range s.Routes {
+			if owner, ok := claimed[r.Key()]; ok {
+				errs = append(errs, fmt.Errorf("%w: service %s: route %s is already claimed by %s; use another host or path, or take that app down", spec.ErrInvalid, s.Name, r, owner))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// portConflicts refuses host ports already taken on this machine by
+// something other than this deployment's own instance of the service.
+func (c *Controller) portConflicts(ctx context.Context, target spec.AppEnv, app spec.App) error {
+	instances, err := c.Driver.List(ctx)
+	if err != nil {
+		return err
+	}
+	ours := map[string]bool{} // services of target that already run (and may hold their port)
+	for _, inst := range instances {
+		if inst.Running && inst.Labels.App == target.App && inst.Labels.Env == target.Env {
+			ours[inst.Labels.Service] = true
+		}
+	}
+	var errs []error
+	for _, s := range app.Services {
+		for _, p := range s.Ports {
+			if ours[s.Name] || p.Protocol == "udp" {
+				continue
+			}
+			addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.Published))
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("service %s: host port %d is already in use on this machine: %w; free it or change `ports:`", s.Name, p.Published, driver.ErrPortInUse))
+				continue
+			}
+			l.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func changes(previous *spec.Deployment, app spec.App) []Change {
+	var out []Change
+	seen := map[string]bool{}
+	for _, s := range app.Services {
+		seen[s.Name] = true
+		ch := Change{Service: s.Name, Revision: s.Revision(), Kind: "added"}
+		if previous != nil {
+			if old, ok := previous.App.Service(s.Name); ok {
+				switch {
+				case old.Revision() != ch.Revision:
+					ch.Kind = "updated"
+				case old.Replicas != s.Replicas:
+					ch.Kind = "scaled"
+				default:
+					ch.Kind = "unchanged"
+				}
+			}
+		}
+		out = append(out, ch)
+	}
+	if previous != nil {
+		for _, s := range previous.App.Services {
+			if !seen[s.Name] {
+				out = append(out, Change{Service: s.Name, Kind: "removed", Revision: s.Revision()})
+			}
+		}
+	}
+	return out
+}
+
+// Scale sets the replica count of services of a deployed app.
+func (c *Controller) Scale(ctx context.Context, target spec.AppEnv, replicas map[string]int) (spec.Deployment, error) {
+	d, err := c.Store.GetDeployment(ctx, target)
+	if err != nil {
+		return spec.Deployment{}, err
+	}
+	var unknown []string
+	for name, n := range replicas {
+		svc, ok := d.App.Service(name)
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		svc.Replicas = n
+	}
+	if len(unknown) > 0 {
+		return spec.Deployment{}, fmt.Errorf("%w: %s has no service %s (services: %s)", spec.ErrInvalid, target, strings.Join(unknown, ", "), strings.Join(serviceNames(d.App), ", "))
+	}
+	if err := d.App.Validate(); err != nil {
+		return spec.Deployment{}, err
+	}
+	d, err = c.Store.PutDeployment(ctx, d, d.Generation)
+	if err != nil {
+		return spec.Deployment{}, err
+	}
+	c.Agent.Nudge()
+	return d, nil
+}
+
+// Down removes the deployment; the agent then drains and stops its
+// instances. Named volumes are kept.
+func (c *Controller) Down(ctx context.Context, target spec.AppEnv) error {
+	if err := c.Store.DeleteDeployment(ctx, target); err != nil {
+		return err
+	}
+	c.Agent.Nudge()
+	return nil
+}
+
+// Status returns the status of deployments, optionally of one app or one
+// app+environment, as of a pass that saw every write made before the call.
+func (c *Controller) Status(ctx context.Context, app, env string) ([]spec.EnvStatus, error) {
+	if err := c.Agent.WaitPass(ctx); err != nil {
+		return nil, err
+	}
+	var out []spec.EnvStatus
+	for _, s := range c.Agent.Status() {
+		if (app == "" || s.AppEnv.App == app) && (env == "" || s.AppEnv.Env == env) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Deployments lists what is deployed.
+func (c *Controller) Deployments(ctx context.Context) ([]spec.Deployment, error) {
+	return c.Store.ListDeployments(ctx)
+}
+
+// Logs streams a service's log lines.
+func (c *Controller) Logs(ctx context.Context, q agent.LogQuery, fn func(agent.LogLine) error) error {
+	d, err := c.Store.GetDeployment(ctx, q.Env)
+	if err != nil {
+		return err
+	}
+	if _, ok := d.App.Service(q.Service); !ok {
+		return fmt.Errorf("%w: %s has no service %q (services: %s)", spec.ErrInvalid, q.Env, q.Service, strings.Join(serviceNames(d.App), ", "))
+	}
+	return c.Agent.Logs(ctx, q, fn)
+}
+
+func serviceNames(app spec.App) []string {
+	names := make([]string, 0, len(app.Services))
+	for _, s := range app.Services {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// Instances lists what the driver runs for target (any state, deployed or
+// not): what `haven down` waits on.
+func (c *Controller) Instances(ctx context.Context, target spec.AppEnv) ([]spec.InstanceLabels, error) {
+	all, err := c.Driver.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []spec.InstanceLabels
+	for _, inst := range all {
+		if inst.Labels.App == target.App && inst.Labels.Env == target.Env {
+			out = append(out, inst.Labels)
+		}
+	}
+	return out, nil
+}
