@@ -1,0 +1,119 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/haven-platform/haven/internal/spec"
+)
+
+// EnsureEnv creates the app+environment's bridge network and one volume per
+// named volume the app declares or mounts, each labelled with the app and
+// environment. Existing ones are kept as they are.
+func (d *Driver) EnsureEnv(ctx context.Context, env spec.AppEnv, app spec.App) error {
+	if _, err := d.ensureNetwork(ctx, env); err != nil {
+		return err
+	}
+	for _, name := range volumeNames(app) {
+		if err := d.ensureVolume(ctx, env, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// volumeNames are the named volumes of app: the declared ones and any a
+// service mounts without declaring (compose requires the declaration, but a
+// hand-made spec may not have it, and Docker would then create the volume
+// unlabelled).
+func volumeNames(app spec.App) []string {
+	seen := map[string]bool{}
+	for _, v := range app.Volumes {
+		seen[v.Name] = true
+	}
+	for _, s := range app.Services {
+		for _, m := range s.Volumes {
+			if m.Type == spec.MountVolume && m.Source != "" {
+				seen[m.Source] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ensureNetwork returns the id of the app+environment's network, creating it
+// when absent.
+func (d *Driver) ensureNetwork(ctx context.Context, env spec.AppEnv) (string, error) {
+	name := networkName(env)
+	d.envMu.Lock()
+	defer d.envMu.Unlock()
+	if n, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+		return n.ID, nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	resp, err := d.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: envLabels(env)})
+	if err == nil {
+		return resp.ID, nil
+	}
+	// Another process created it between our inspect and create: the
+	// Engine's duplicate check (CheckDuplicate below API 1.44, always
+	// above) refused ours, and theirs is as good.
+	if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
+		if n, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+			return n.ID, nil
+		}
+	}
+	return "", fmt.Errorf("create network %s: %w", name, err)
+}
+
+func (d *Driver) ensureVolume(ctx context.Context, env spec.AppEnv, name string) error {
+	full := env.ResourceName(name)
+	// VolumeCreate of an existing local volume returns it unchanged, so no
+	// inspect or lock is needed: concurrent callers all succeed.
+	if _, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: full, Driver: "local", Labels: envLabels(env)}); err != nil {
+		return fmt.Errorf("create volume %s: %w", full, err)
+	}
+	return nil
+}
+
+// RemoveEnv removes the app+environment's network; with removeVolumes, its
+// volumes too. Objects already gone are not an error. The Engine refuses to
+// remove a network or volume a container still uses; that error is returned.
+func (d *Driver) RemoveEnv(ctx context.Context, env spec.AppEnv, removeVolumes bool) error {
+	name := networkName(env)
+	d.envMu.Lock()
+	err := d.cli.NetworkRemove(ctx, name)
+	d.envMu.Unlock()
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove network %s: %w", name, err)
+	}
+	if !removeVolumes {
+		return nil
+	}
+	vols, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", spec.LabelManaged+"=true"),
+		filters.Arg("label", spec.LabelApp+"="+env.App),
+		filters.Arg("label", spec.LabelEnv+"="+env.Env),
+	)})
+	if err != nil {
+		return fmt.Errorf("list volumes of %s: %w", env, err)
+	}
+	for _, v := range vols.Volumes {
+		if err := d.cli.VolumeRemove(ctx, v.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove volume %s: %w", v.Name, err)
+		}
+	}
+	return nil
+}
