@@ -1,0 +1,459 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/haven-platform/haven/internal/spec"
+)
+
+// Target is one instance's address as the agent sees it.
+type Target struct {
+	// ID identifies the instance; it is the key for InFlight and Drain.
+	ID string
+	// Addr is host:port, reachable from the proxy.
+	Addr string
+}
+
+// Backend is one routed service of one app environment.
+type Backend struct {
+	// Name identifies the backend in logs and error pages, e.g. "mall/default/api".
+	Name string
+	// Routes are the host and path prefixes that lead here. Route.Port is
+	// not used: the agent resolves it into each Target's Addr.
+	Routes []spec.Route
+	// Targets are the backend's healthy instances. An empty list keeps the
+	// routes and answers 503.
+	Targets []Target
+}
+
+// Config tunes a Proxy. The zero value is usable: every zero field takes the
+// default written next to it.
+type Config struct {
+	// AccessLog receives one JSON line per request; nil logs nothing.
+	AccessLog io.Writer
+	// Logger receives operational events (ejections, route conflicts,
+	// drains); nil discards them.
+	Logger *slog.Logger
+
+	// DrainTimeout bounds Drain, whatever its context says. Default 30s.
+	DrainTimeout time.Duration
+	// EjectCooldown is how long a target that refused a connection is
+	// skipped. Default 5s. Ejections survive Update: the agent's health
+	// checks lag behind a refused connection and would otherwise re-admit
+	// a dead target on every update.
+	EjectCooldown time.Duration
+	// MaxAttempts bounds the targets tried for one request. Default 3.
+	MaxAttempts int
+
+	// DialTimeout bounds connecting to a target. Default 3s.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a target's response
+	// headers once the request is sent; past it the client gets 504.
+	// Default 60s (nginx's proxy_read_timeout).
+	ResponseHeaderTimeout time.Duration
+	// MaxIdleConnsPerTarget sizes each target's keep-alive pool. It should
+	// exceed the concurrent requests one target sees, or connections churn.
+	// Default 512.
+	MaxIdleConnsPerTarget int
+	// UpstreamIdleTimeout closes pooled upstream connections unused this
+	// long. Default 50s, under the 60s+ idle timeouts common in app servers,
+	// so the proxy usually closes first and rarely reuses a dying connection.
+	UpstreamIdleTimeout time.Duration
+
+	// MaxBodyBytes limits request bodies (413 beyond it); 0 means no limit.
+	MaxBodyBytes int64
+	// MaxHeaderBytes limits request headers, for Server. Default 64 KiB.
+	MaxHeaderBytes int
+	// ReadHeaderTimeout, for Server. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included, for Server.
+	// Default 5m: long enough for real uploads, short enough that a body
+	// dripped a byte at a time does not hold a connection forever.
+	ReadTimeout time.Duration
+	// IdleTimeout closes idle client keep-alive connections, for Server.
+	// Default 120s.
+	IdleTimeout time.Duration
+
+	// TrustRequestID keeps a well-formed X-Request-Id sent by the client
+	// instead of generating one. Off by default: a client could then choose
+	// the IDs in everyone's logs. Turn it on only behind a load balancer
+	// that sets the header itself.
+	TrustRequestID bool
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.DrainTimeout, 30*time.Second)
+	def(&c.EjectCooldown, 5*time.Second)
+	def(&c.DialTimeout, 3*time.Second)
+	def(&c.ResponseHeaderTimeout, 60*time.Second)
+	def(&c.UpstreamIdleTimeout, 50*time.Second)
+	def(&c.ReadHeaderTimeout, 10*time.Second)
+	def(&c.ReadTimeout, 5*time.Minute)
+	def(&c.IdleTimeout, 120*time.Second)
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.MaxIdleConnsPerTarget <= 0 {
+		c.MaxIdleConnsPerTarget = 512
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Proxy is the ingress handler. Its methods are safe for concurrent use.
+type Proxy struct {
+	cfg   Config
+	log   *slog.Logger
+	rp    *httputil.ReverseProxy
+	base  *http.Transport // template cloned for every target
+	table atomic.Pointer[table]
+
+	mu sync.Mutex // guards targets; serializes Update and Drain bookkeeping
+	// targets holds every target not yet forgotten, routed or draining,
+	// keyed by ID and address: an instance that comes back on a new
+	// address is a new target, and the old one drains.
+	targets map[targetKey]*target
+
+	logMu sync.Mutex // one access log line at a time
+}
+
+type targetKey struct{ id, addr string }
+
+// New returns a Proxy with an empty routing table: every request gets 404
+// until the first Update.
+func New(cfg Config) *Proxy {
+	cfg = cfg.withDefaults()
+	p := &Proxy{cfg: cfg, log: cfg.Logger, targets: make(map[targetKey]*target)}
+	p.base = &http.Transport{
+		Proxy: nil, // never an HTTP_PROXY from the environment
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.DialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerTarget,
+		IdleConnTimeout:       cfg.UpstreamIdleTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// A proxy passes Accept-Encoding and bodies through untouched.
+		DisableCompression: true,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      &balancer{p: p},
+		BufferPool:     newBufferPool(),
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   p.serveError,
+		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	p.table.Store(&table{})
+	return p
+}
+
+// exchange is what the proxy knows about one request as it moves from
+// ServeHTTP through Rewrite and the balancer to the access log.
+type exchange struct {
+	id       string
+	table    *table // the table the route came from
+	host     string // canonical host
+	path     string // the clean path, before stripping
+	route    route
+	backend  *backend
+	prefix   string // route prefix to strip; "" to forward the path as is
+	target   *target
+	attempts int
+	status   int // upstream status, or one set by serveError
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return ex
+}
+
+// ServeHTTP routes, balances and forwards one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := &exchange{id: p.requestID(r)}
+	rec := &recorder{ResponseWriter: w}
+	if p.cfg.AccessLog != nil {
+		// Deferred, so the line is written even when ReverseProxy aborts a
+		// broken response body with panic(http.ErrAbortHandler).
+		defer p.logAccess(time.Now(), r, rec, ex)
+	}
+	w.Header().Set("X-Request-Id", ex.id)
+
+	ex.table, ex.host, ex.path = p.table.Load(), canonicalHost(r.Host), cleanPath(r.URL.Path)
+	rt, ok := ex.table.match(ex.host, ex.path)
+	if !ok {
+		p.writeError(rec, r, ex, http.StatusNotFound, "no route for "+ex.host+ex.path)
+		return
+	}
+	ex.route, ex.backend = rt, rt.backend
+	if rt.strip {
+		ex.prefix = rt.prefix
+	}
+	if len(rt.backend.targets) == 0 {
+		p.writeError(rec, r, ex, http.StatusServiceUnavailable, "service "+rt.backend.name+" has no healthy instances")
+		return
+	}
+	if limit := p.cfg.MaxBodyBytes; limit > 0 {
+		if r.ContentLength > limit {
+			p.writeError(rec, r, ex, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
+	}
+	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// rewrite builds the upstream request. ReverseProxy has already removed
+// hop-by-hop headers and every client-supplied Forwarded and X-Forwarded-*
+// header (it does so whenever Rewrite is set), so SetXForwarded writes
+// values taken from the socket only. Host is kept: apps see the public host.
+// The balancer fills in URL.Host per attempt.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	ex := exchangeFrom(pr.In.Context())
+	pr.SetXForwarded()
+	pr.Out.Header.Set("X-Request-Id", ex.id)
+	u := pr.Out.URL
+	u.Scheme = "http"
+	switch {
+	case ex.prefix != "":
+		u.Path = stripPrefix(ex.path, ex.prefix)
+		// Keep the client's escaping (say %2F) when it strips cleanly;
+		// URL.EscapedPath ignores a RawPath that does not encode Path.
+		if u.RawPath != "" && ex.path == pr.In.URL.Path && hasPathPrefix(u.RawPath, ex.prefix) {
+			u.RawPath = stripPrefix(u.RawPath, ex.prefix)
+		} else {
+			u.RawPath = ""
+		}
+	case ex.path != pr.In.URL.Path:
+		u.Path, u.RawPath = ex.path, ""
+	}
+}
+
+// modifyResponse drops an upstream X-Request-Id: the proxy's own is already
+// in the response headers, and one request should carry one ID.
+func modifyResponse(resp *http.Response) error {
+	resp.Header.Del("X-Request-Id")
+	if ex := exchangeFrom(resp.Request.Context()); ex != nil {
+		ex.status = resp.StatusCode
+	}
+	return nil
+}
+
+// requestID returns the ID for r: the client's when trusted and well formed,
+// else 16 random bytes in hex.
+func (p *Proxy) requestID(r *http.Request) string {
+	if p.cfg.TrustRequestID {
+		if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+			return id
+		}
+	}
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Update atomically replaces the routing table. backends lists every routed
+// service with its healthy targets only. A target known from an earlier
+// Update keeps its in-flight count and any ejection; a target no longer
+// listed starts draining: it gets no new requests, its in-flight requests
+// run to completion, and it is forgotten once idle.
+func (p *Proxy) Update(backends []Backend) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	live := make(map[targetKey]*target)
+	bs := make([]*backend, len(backends))
+	routes := make([][]spec.Route, len(backends))
+	for i, b := range backends {
+		be := &backend{name: b.Name, targets: make([]*target, 0, len(b.Targets))}
+		for _, tg := range b.Targets {
+			k := targetKey{tg.ID, tg.Addr}
+			t := live[k]
+			if t == nil {
+				if t = p.targets[k]; t == nil {
+					t = newTarget(tg.ID, tg.Addr, p.base)
+					p.targets[k] = t
+				}
+				t.draining.Store(false)
+				live[k] = t
+			}
+			be.targets = append(be.targets, t)
+		}
+		bs[i], routes[i] = be, b.Routes
+	}
+	for k, t := range p.targets {
+		if live[k] != nil {
+			continue
+		}
+		if t.draining.CompareAndSwap(false, true) {
+			p.log.Info("target draining", "target", t.id, "addr", t.addr, "in_flight", t.inflight.Load())
+		}
+		if t.inflight.Load() == 0 {
+			p.forgetLocked(k, t)
+		}
+	}
+	tab, conflicts := newTable(bs, routes)
+	for _, c := range conflicts {
+		p.log.Warn("route conflict, first backend wins", "route", c)
+	}
+	p.table.Store(tab)
+}
+
+// forgetLocked drops an idle draining target and its pooled connections.
+func (p *Proxy) forgetLocked(k targetKey, t *target) {
+	delete(p.targets, k)
+	t.transport.CloseIdleConnections()
+}
+
+// Drain stops new requests to targetID and blocks until it has none in
+// flight, then closes its idle connections. It is called before the
+// target's instance is stopped, usually after the Update that removed it;
+// called first, it still works, and the target stays out of rotation until
+// an Update lists it again. Drain gives up at ctx's end or after
+// Config.DrainTimeout, returning an error that wraps the context's.
+//
+// In-flight counts are polled every 10ms: Drain is rare and a poll is simpler
+// to get right than a wake-up on the request path.
+func (p *Proxy) Drain(ctx context.Context, targetID string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DrainTimeout)
+	defer cancel()
+
+	p.mu.Lock()
+	var ts []*target
+	for k, t := range p.targets {
+		if k.id == targetID {
+			t.draining.Store(true)
+			ts = append(ts, t)
+		}
+	}
+	p.mu.Unlock()
+	if len(ts) == 0 {
+		return nil
+	}
+
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := 0
+		for _, t := range ts {
+			n += int(t.inflight.Load())
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			for _, t := range ts {
+				t.transport.CloseIdleConnections()
+			}
+			return fmt.Errorf("drain %s: %d requests still in flight: %w", targetID, n, ctx.Err())
+		case <-tick.C:
+		}
+	}
+
+	p.mu.Lock()
+	for _, t := range ts {
+		k := targetKey{t.id, t.addr}
+		if p.targets[k] == t && t.draining.Load() {
+			p.forgetLocked(k, t)
+		}
+	}
+	p.mu.Unlock()
+	p.log.Info("target drained", "target", targetID, "took", time.Since(start))
+	return nil
+}
+
+// InFlight returns the number of requests targetID is serving now.
+func (p *Proxy) InFlight(targetID string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for k, t := range p.targets {
+		if k.id == targetID {
+			n += int(t.inflight.Load())
+		}
+	}
+	return n
+}
+
+// Targets returns every target the proxy still knows, sorted by ID.
+func (p *Proxy) Targets() []TargetStatus {
+	now := time.Now()
+	p.mu.Lock()
+	out := make([]TargetStatus, 0, len(p.targets))
+	for _, t := range p.targets {
+		out = append(out, TargetStatus{ID: t.id, Addr: t.addr, State: t.state(now), InFlight: int(t.inflight.Load())})
+	}
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Addr < out[j].Addr
+	})
+	return out
+}
+
+// Server returns an http.Server for p on addr with the limits from Config.
+// No WriteTimeout: responses may stream (server-sent events, downloads).
+func (p *Proxy) Server(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           p,
+		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
+		ReadTimeout:       p.cfg.ReadTimeout,
+		IdleTimeout:       p.cfg.IdleTimeout,
+		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// bufferPool lends ReverseProxy its copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { return make([]byte, 32<<10) }}}
+}
+
+func (b *bufferPool) Get() []byte  { return b.pool.Get().([]byte) }
+func (b *bufferPool) Put(s []byte) { b.pool.Put(s[:cap(s)]) } //nolint:staticcheck // a slice header per Put is cheaper than a 32 KiB buffer per request
