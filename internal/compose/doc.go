@@ -1,0 +1,14 @@
+// Package compose turns a docker compose project (one or more compose files,
+// merged in order, plus `x-haven` extensions) into a spec.App.
+//
+// Loading is done by compose-go, the loader Docker Compose itself uses, so
+// interpolation, profiles, env files and multi-file merges behave exactly as
+// users expect. On top of it this package adds what a production platform
+// needs from its input: every key Haven does not implement yet is refused
+// instead of being silently dropped, `x-haven` is read against a strict
+// schema, and every problem — YAML syntax, compose-go's own checks and
+// spec.App.Validate — is reported with the file:line:col it came from and a
+// way to fix it.
+//
+// May import: spec (plus compose-go and its YAML parser).
+package compose
