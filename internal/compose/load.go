@@ -117,9 +117,11 @@ func projectOptions(opts Options) (*cli.ProjectOptions, error) {
 		fns = append(fns, cli.WithOsEnv)
 	}
 	fns = append(fns,
+		// Discovery first: it settles the project directory that .env
+		// is then read from.
+		cli.WithDefaultConfigPath,
 		cli.WithEnvFiles(),
 		cli.WithDotEnv,
-		cli.WithDefaultConfigPath,
 		cli.WithProfiles(opts.Profiles),
 		cli.WithResolvedPaths(true),
 		// Never reach for the network: git and OCI remote includes would
@@ -229,6 +231,7 @@ var (
 	reUndefDep   = regexp.MustCompile(`^service "([^"]+)" depends on undefined service "([^"]+)"`)
 	reCycle      = regexp.MustCompile(`dependency cycle detected: (.*)$`)
 	reServiceRef = regexp.MustCompile(`^service "?([a-zA-Z0-9._-]+)"? `)
+	reUndefRef   = regexp.MustCompile(`^service "([^"]+)" refers to undefined (volume|network|secret|config) (\S+)$`)
 	reBadPort    = regexp.MustCompile(`^Invalid (hostPort|containerPort|proto|ip address|port)`)
 	reNoImage    = regexp.MustCompile(`^service "([^"]+)" has neither an image nor a build context`)
 	reInvalidSuf = regexp.MustCompile(`: invalid compose project$`)
@@ -271,6 +274,11 @@ func locateComposeError(src *sources, err error) problems {
 		if !found {
 			errs.add(Position{}, "%s", msg)
 		}
+	case reUndefRef.MatchString(msg):
+		m := reUndefRef.FindStringSubmatch(msg)
+		svc, kind, name := m[1], m[2], m[3]
+		errs.add(src.best("services", svc, kind+"s", name),
+			"service %s: uses %s %q, which is not declared under top-level `%ss:`; declare it there or fix the name", svc, kind, name, kind)
 	case reNoImage.MatchString(msg):
 		name := reNoImage.FindStringSubmatch(msg)[1]
 		errs.add(src.best("services", name), "service %s: has neither `image:` nor `build:`; add one of them", name)

@@ -73,6 +73,11 @@ func TestLoadGolden(t *testing.T) {
 			golden: "full-renamed.golden.json",
 		},
 		{
+			name:   "discovery in working dir",
+			opts:   Options{WorkingDir: "testdata/My_Dir"},
+			golden: "dirname.golden.json",
+		},
+		{
 			name:   "name from directory",
 			opts:   Options{Files: []string{"testdata/My_Dir/compose.yaml"}},
 			golden: "dirname.golden.json",
@@ -130,6 +135,8 @@ func TestLoadErrors(t *testing.T) {
 			"testdata/bad/schema.yaml:7:5: `services.api.environment` must be a mapping; see https://docs.docker.com/reference/compose-file/"},
 		{[]string{"secret-env.yaml"}, nil,
 			"testdata/bad/secret-env.yaml:7:5: secret token: key `environment` is not supported by Haven yet; remove it (Haven reads secrets from files only: `file: ./secret.txt`)"},
+		{[]string{"undeclared.yaml"}, nil,
+			"testdata/bad/undeclared.yaml:6:16: service api: uses network \"front\", which is not declared under top-level `networks:`; declare it there or fix the name"},
 		{[]string{"unknown-dependency.yaml"}, nil,
 			"testdata/bad/unknown-dependency.yaml:6:9: service api: depends_on names \"db\", which is not a service of this app (or is only in an inactive profile); fix the name, add the service or enable its profile"},
 		{[]string{"unsupported-profile.yaml"}, nil,
