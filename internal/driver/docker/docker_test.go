@@ -657,3 +657,164 @@ func randHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// TestStartFailureRemovesContainer: a container the Engine creates but
+// cannot start (its entrypoint does not exist) is not left behind.
+func TestStartFailureRemovesContainer(t *testing.T) {
+	d := newDriver(t)
+	env := newEnv(t, d, "test")
+	svc := spec.Service{Name: "broken", Image: testAppImage(t), Entrypoint: []string{"/no-such-binary"}}
+	_, err := d.Start(t.Context(), driver.StartRequest{Labels: labelsFor(env, svc), Service: svc, App: spec.App{Name: env.App}})
+	if err == nil || !strings.Contains(err.Error(), "start haven-"+env.App) {
+		t.Fatalf("Start with a missing entrypoint: %v, want an error naming the container", err)
+	}
+	cs, err := d.cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", spec.LabelApp+"="+env.App))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		t.Errorf("%d containers left behind after a failed start", len(cs))
+	}
+}
+
+// TestEventsReconnect: when the event stream breaks, Events reconnects and
+// replays what happened meanwhile, without repeating what it already sent.
+// The break is made by a socket proxy in front of the Engine that drops
+// every connection.
+func TestEventsReconnect(t *testing.T) {
+	real := newDriver(t)
+	env := newEnv(t, real, "test")
+	proxy := newSocketProxy(t, strings.TrimPrefix(real.cli.DaemonHost(), "unix://"))
+	cli, err := client.NewClientWithOpts(client.WithHost("unix://"+proxy.path), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	d := &Driver{cli: cli}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	events, err := d.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	svc := spec.Service{Name: "job", Image: testAppImage(t), Env: map[string]string{"EXIT_AFTER": "100ms", "EXIT_CODE": "3"}}
+	first := start(t, real, env, spec.App{Name: env.App}, svc)
+	waitExit(t, events, first.ID, 3)
+
+	// The Engine stays unreachable through the proxy until the second
+	// instance has come and gone, so its events can only arrive replayed.
+	proxy.setDown(true)
+	svc.Env = map[string]string{"EXIT_AFTER": "100ms", "EXIT_CODE": "4"}
+	second := start(t, real, env, spec.App{Name: env.App}, svc)
+	waitC, errC := real.cli.ContainerWait(t.Context(), second.ID, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-errC:
+		t.Fatal(err)
+	}
+	proxy.setDown(false)
+	for _, ev := range waitExit(t, events, second.ID, 4) {
+		if ev.ID == first.ID {
+			t.Errorf("event of the first instance repeated after the reconnection: %+v", ev)
+		}
+	}
+	if proxy.accepted() < 2 {
+		t.Errorf("the stream was not reconnected (%d connections)", proxy.accepted())
+	}
+}
+
+// waitExit reads events until id's exit arrives, checks its code, and
+// returns the events read.
+func waitExit(t *testing.T, events <-chan driver.Event, id string, code int) []driver.Event {
+	t.Helper()
+	var seen []driver.Event
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("events closed")
+			}
+			seen = append(seen, ev)
+			if ev.ID == id && ev.Kind == driver.EventExited {
+				if ev.ExitCode != code {
+					t.Errorf("exit code %d, want %d", ev.ExitCode, code)
+				}
+				return seen
+			}
+		case <-timeout:
+			t.Fatalf("no exit event for %s; saw %+v", id, seen)
+		}
+	}
+}
+
+// socketProxy forwards a unix socket to the Engine's and can drop every
+// connection at once, as a daemon restart would.
+type socketProxy struct {
+	path  string
+	mu    sync.Mutex
+	conns []net.Conn
+	count int
+	down  bool // refuse connections
+}
+
+func newSocketProxy(t *testing.T, target string) *socketProxy {
+	p := &socketProxy{path: filepath.Join(t.TempDir(), "proxy.sock")}
+	l, err := net.Listen("unix", p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); p.breakAll() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns, p.count = append(p.conns, c, up), p.count+1
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// setDown drops every connection and refuses new ones, or accepts again.
+func (p *socketProxy) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+	if down {
+		p.breakAll()
+	}
+}
+
+func (p *socketProxy) breakAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *socketProxy) accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count
+}
