@@ -1,0 +1,473 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/driver/drivertest"
+	"github.com/haven-platform/haven/internal/spec"
+	"github.com/haven-platform/haven/internal/testbin"
+)
+
+func TestConformance(t *testing.T) {
+	bin := testbin.TestApp(t)
+	dir := t.TempDir()
+	drivertest.Run(t, drivertest.Harness{
+		New: func(t *testing.T) driver.Driver { return newDriver(t, dir) },
+		Service: func(t *testing.T, name string, env map[string]string) spec.Service {
+			return testService(bin, name, env)
+		},
+	})
+}
+
+// newDriver returns a Driver over dir, closed when the test ends.
+func newDriver(t *testing.T, dir string) *Driver {
+	t.Helper()
+	d, err := New(dir)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func testService(bin, name string, env map[string]string) spec.Service {
+	return spec.Service{Name: name, Command: []string{bin}, Env: env, Expose: []int{8080}, Replicas: 1, Restart: spec.RestartAlways}
+}
+
+// start starts svc as an instance of app "pt" and stops it when the test ends.
+func start(t *testing.T, d *Driver, svc spec.Service, app spec.App) driver.Instance {
+	t.Helper()
+	inst, err := startErr(t, d, svc, app)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return inst
+}
+
+func startErr(t *testing.T, d *Driver, svc spec.Service, app spec.App) (driver.Instance, error) {
+	if app.Name == "" {
+		app.Name = "pt"
+	}
+	labels := spec.InstanceLabels{App: app.Name, Env: "test", Service: svc.Name, Revision: svc.Revision(), Instance: svc.Name + "-" + randomHex(4)}
+	inst, err := d.Start(t.Context(), driver.StartRequest{Labels: labels, Service: svc, App: app})
+	if err == nil {
+		t.Cleanup(func() { d.Stop(context.Background(), inst.ID, 0) })
+	}
+	return inst, err
+}
+
+func waitHTTP(t *testing.T, addr string) string {
+	t.Helper()
+	var body string
+	waitFor(t, 10*time.Second, "HTTP 200 from "+addr, func() bool {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		body = string(b)
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
+	return body
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func logTexts(t *testing.T, d *Driver, id string) []string {
+	t.Helper()
+	var out []string
+	err := d.Logs(t.Context(), id, driver.LogOptions{}, func(l driver.LogLine) error {
+		out = append(out, l.Text)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Logs: %v", err)
+	}
+	return out
+}
+
+func count(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// events keeps what an Events channel delivered, so waiting for one
+// instance's event does not lose another's.
+type events struct {
+	ch      <-chan driver.Event
+	pending []driver.Event
+}
+
+func subscribe(t *testing.T, d *Driver) *events {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch, err := d.Events(ctx)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	return &events{ch: ch}
+}
+
+// next returns the first event of kind about id not returned before.
+func (e *events) next(t *testing.T, id string, kind driver.EventKind, timeout time.Duration) driver.Event {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		for i, ev := range e.pending {
+			if ev.ID == id && ev.Kind == kind {
+				e.pending = append(e.pending[:i], e.pending[i+1:]...)
+				return ev
+			}
+		}
+		select {
+		case ev := <-e.ch:
+			e.pending = append(e.pending, ev)
+		case <-timer.C:
+			t.Fatalf("no %s event for %s within %s", kind, id, timeout)
+		}
+	}
+}
+
+// TestAdoptAfterDriverDropped: the Driver that started an instance goes
+// away (Close does what a crash does); a new one adopts the instance,
+// keeps copying its output without repeating lines, and reports its exit
+// with ExitCode -1 since it is not the new Driver's child.
+func TestAdoptAfterDriverDropped(t *testing.T) {
+	t.Parallel()
+	bin := testbin.TestApp(t)
+	dir := t.TempDir()
+	d1 := newDriver(t, dir)
+	inst := start(t, d1, testService(bin, "web", map[string]string{"LOG_LINES": "3", "EXIT_AFTER": "1500ms", "EXIT_CODE": "4"}), spec.App{})
+	waitHTTP(t, inst.Addr(8080))
+	waitFor(t, 5*time.Second, "start-up lines in the log", func() bool {
+		return count(logTexts(t, d1, inst.ID), "listening on") == 1
+	})
+	d1.Close()
+	waitHTTP(t, inst.Addr(8080)) // the instance outlives its supervisor
+
+	d2 := newDriver(t, dir)
+	events := subscribe(t, d2)
+	list, err := d2.List(t.Context())
+	if err != nil || len(list) != 1 || list[0].ID != inst.ID || !list[0].Running {
+		t.Fatalf("new Driver List = %+v, %v; want %s running", list, err, inst.ID)
+	}
+	ev := events.next(t, inst.ID, driver.EventExited, 4*time.Second)
+	if ev.ExitCode != -1 {
+		t.Errorf("adopted instance's exit code = %d, want -1 (unknown)", ev.ExitCode)
+	}
+	lines := logTexts(t, d2, inst.ID)
+	for _, want := range []string{"line 1", "line 3", "listening on", "exiting with 4"} {
+		if n := count(lines, want); n != 1 {
+			t.Errorf("log has %d lines with %q, want 1; log: %q", n, want, lines)
+		}
+	}
+	got, _ := d2.List(t.Context())
+	if len(got) != 1 || got[0].Running || got[0].ExitCode != -1 || got[0].FinishedAt.IsZero() {
+		t.Errorf("after exit, List = %+v; want exited with -1", got)
+	}
+}
+
+// TestPidReuseGuard: a record whose pid now belongs to another process
+// (same pid, other start time) is neither listed running nor signalled.
+func TestPidReuseGuard(t *testing.T) {
+	t.Parallel()
+	victim := exec.Command("sleep", "60")
+	victim.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a wrong kill(-pid) would hit it
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	_, ticks, err := procStat(victim.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := &record{PID: victim.Process.Pid, StartTicks: ticks, BootID: bootID()}
+	if !alive(real) {
+		t.Fatalf("alive(%+v) = false for a running process", real)
+	}
+	for _, r := range []record{
+		{PID: real.PID, StartTicks: ticks + 1, BootID: bootID()},
+		{PID: real.PID, StartTicks: ticks, BootID: "another-boot"},
+	} {
+		if alive(&r) {
+			t.Errorf("alive(%+v) = true, want false (reused pid)", r)
+		}
+	}
+
+	dir := t.TempDir()
+	idir := filepath.Join(dir, "instances", "stale")
+	if err := os.MkdirAll(idir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := &record{ID: "stale", PID: real.PID, StartTicks: ticks + 1, BootID: bootID(), StartedAt: time.Now().Add(-time.Hour),
+		Labels: spec.InstanceLabels{App: "pt", Env: "test", Service: "web", Instance: "stale"}}
+	if err := writeRecord(idir, stale); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{stdoutFile, stderrFile} {
+		os.WriteFile(filepath.Join(idir, f), nil, 0o600)
+	}
+	d := newDriver(t, dir)
+	waitFor(t, 3*time.Second, "the stale record to be listed exited", func() bool {
+		list, _ := d.List(t.Context())
+		return len(list) == 1 && !list[0].Running && list[0].ExitCode == -1
+	})
+	if err := d.Stop(t.Context(), "stale", time.Second); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if state, _, err := procStat(real.PID); err != nil || state == 'Z' {
+		t.Fatalf("the process now holding the pid was killed (state %c, %v)", state, err)
+	}
+	if list, _ := d.List(t.Context()); len(list) != 0 {
+		t.Errorf("List after Stop = %+v, want empty", list)
+	}
+}
+
+// TestPublishedPorts: a published port is allocated exactly and is the
+// instance's $PORT; a taken one fails with ErrPortInUse naming port and
+// service.
+func TestPublishedPorts(t *testing.T) {
+	t.Parallel()
+	bin := testbin.TestApp(t)
+	d := newDriver(t, t.TempDir())
+
+	held, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := held.Addr().(*net.TCPAddr).Port
+	svc := testService(bin, "admin", nil)
+	svc.Ports = []spec.PortMapping{{Published: port, Target: 8080, Protocol: "tcp"}}
+	_, err = startErr(t, d, svc, spec.App{})
+	if !errors.Is(err, driver.ErrPortInUse) {
+		t.Fatalf("Start with published port %d taken: %v, want ErrPortInUse", port, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, strconv.Itoa(port)) || !strings.Contains(msg, "admin") {
+		t.Errorf("error %q should name the port %d and the service admin", msg, port)
+	}
+
+	held.Close()
+	inst := start(t, d, svc, spec.App{})
+	if want := "127.0.0.1:" + strconv.Itoa(port); inst.Addr(8080) != want {
+		t.Errorf("Addr(8080) = %q, want %q", inst.Addr(8080), want)
+	}
+	waitHTTP(t, inst.Addr(8080))
+
+	// While the first holds it, a second instance publishing the same port
+	// fails too, even before anything would listen.
+	_, err = startErr(t, d, svc, spec.App{})
+	if !errors.Is(err, driver.ErrPortInUse) {
+		t.Errorf("second Start publishing port %d: %v, want ErrPortInUse", port, err)
+	}
+}
+
+// TestEnvironment: entrypoint before command, working directory, PORT,
+// HAVEN_INSTANCE, secrets as <TARGET>_FILE, volumes as HAVEN_VOLUME_<NAME>,
+// and none of Haven's own variables beyond the inherited few.
+func TestEnvironment(t *testing.T) {
+	t.Setenv("HAVEN_TEST_PRIVATE", "must-not-leak")
+	dir := t.TempDir()
+	d := newDriver(t, dir)
+	work := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(secret, []byte("s3cret"), 0o600)
+	app := spec.App{
+		Name:    "pt",
+		Volumes: []spec.Volume{{Name: "data"}},
+		Secrets: map[string]spec.Secret{"db_password": {Name: "db_password", File: secret}},
+	}
+	env := spec.AppEnv{App: "pt", Env: "test"}
+	if err := d.EnsureEnv(t.Context(), env, app); err != nil {
+		t.Fatal(err)
+	}
+	svc := spec.Service{
+		Name:       "sh",
+		Entrypoint: []string{"/bin/sh", "-c"},
+		Command:    []string{"pwd; env; exec sleep 60"},
+		WorkingDir: work,
+		Env:        map[string]string{"GREETING": "hi there", "PORT": "1"},
+		Expose:     []int{9000},
+		Secrets:    []spec.SecretRef{{Source: "db_password", Target: "db-password"}},
+		Volumes:    []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}},
+	}
+	inst := start(t, d, svc, app)
+	var lines []string
+	waitFor(t, 5*time.Second, "the env dump", func() bool {
+		lines = logTexts(t, d, inst.ID)
+		return count(lines, "HAVEN_INSTANCE=") == 1
+	})
+	port := strings.TrimPrefix(inst.Addr(9000), "127.0.0.1:")
+	volume := filepath.Join(dir, "volumes", "pt", "test", "data")
+	if lines[0] != work {
+		t.Errorf("first line (pwd) = %q, want %q", lines[0], work)
+	}
+	for _, want := range []string{
+		"GREETING=hi there",
+		"PORT=" + port,
+		"PORT_9000=" + port,
+		"HAVEN_INSTANCE=" + inst.Labels.Instance,
+		"DB_PASSWORD_FILE=" + secret,
+		"HAVEN_VOLUME_DATA=" + volume,
+	} {
+		if count(lines, want) != 1 {
+			t.Errorf("env lacks %q; got %q", want, lines)
+		}
+	}
+	if count(lines, "HAVEN_TEST_PRIVATE") != 0 {
+		t.Errorf("Haven's own environment leaked into the instance: %q", lines)
+	}
+	if fi, err := os.Stat(volume); err != nil || !fi.IsDir() {
+		t.Errorf("volume directory %s: %v", volume, err)
+	}
+	if err := d.RemoveEnv(t.Context(), env, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(volume); !os.IsNotExist(err) {
+		t.Errorf("RemoveEnv(removeVolumes) left %s (%v)", volume, err)
+	}
+
+	svc.Secrets = []spec.SecretRef{{Source: "missing"}}
+	if _, err := startErr(t, d, svc, app); err == nil || !strings.Contains(err.Error(), `"missing"`) {
+		t.Errorf("Start with an undeclared secret: %v, want an error naming it", err)
+	}
+}
+
+// TestExecHealth: compose semantics of exec checks, reported in List and
+// through Events.
+func TestExecHealth(t *testing.T) {
+	t.Parallel()
+	bin := testbin.TestApp(t)
+	d := newDriver(t, t.TempDir())
+	events := subscribe(t, d)
+	flag := filepath.Join(t.TempDir(), "healthy")
+	check := func(startPeriod time.Duration) *spec.HealthCheck {
+		return &spec.HealthCheck{
+			Kind:        spec.CheckExec,
+			Command:     []string{"/bin/sh", "-c", `test -e "$FLAG"`},
+			Interval:    spec.Duration(50 * time.Millisecond),
+			Timeout:     spec.Duration(time.Second),
+			Retries:     2,
+			StartPeriod: spec.Duration(startPeriod),
+		}
+	}
+	svc := testService(bin, "web", map[string]string{"FLAG": flag})
+	svc.Health = check(0)
+	inst := start(t, d, svc, spec.App{})
+	if inst.NativeHealth != "starting" {
+		t.Errorf("NativeHealth at start = %q, want starting", inst.NativeHealth)
+	}
+	patient := svc
+	patient.Name = "patient"
+	patient.Health = check(time.Minute)
+	slow := start(t, d, patient, spec.App{})
+
+	health := func(id string) string {
+		list, _ := d.List(t.Context())
+		for _, i := range list {
+			if i.ID == id {
+				return i.NativeHealth
+			}
+		}
+		return "(absent)"
+	}
+	if ev := events.next(t, inst.ID, driver.EventHealth, 3*time.Second); ev.Health != "unhealthy" {
+		t.Fatalf("first health event %q, want unhealthy", ev.Health)
+	}
+	if h := health(inst.ID); h != "unhealthy" {
+		t.Errorf("List NativeHealth = %q, want unhealthy", h)
+	}
+	// Within its start period, failures do not count.
+	if h := health(slow.ID); h != "starting" {
+		t.Errorf("instance in its start period: NativeHealth = %q, want starting", h)
+	}
+	os.WriteFile(flag, nil, 0o600)
+	for _, id := range []string{inst.ID, slow.ID} {
+		if ev := events.next(t, id, driver.EventHealth, 3*time.Second); ev.Health != "healthy" {
+			t.Errorf("health event after the check passes: %q, want healthy", ev.Health)
+		}
+	}
+	os.Remove(flag)
+	// Once healthy, the start period no longer excuses failures.
+	for _, id := range []string{inst.ID, slow.ID} {
+		if ev := events.next(t, id, driver.EventHealth, 3*time.Second); ev.Health != "unhealthy" {
+			t.Errorf("health event after failures: %q, want unhealthy", ev.Health)
+		}
+	}
+}
+
+// TestStopKillsProcessGroup: Stop reaches what the app spawned, even a
+// child that ignores SIGTERM once the app itself is gone.
+func TestStopKillsProcessGroup(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t, t.TempDir())
+	svc := spec.Service{Name: "tree", Command: []string{"/bin/sh", "-c", `(trap "" TERM; exec sleep 60) & echo "child $!"; wait`}}
+	inst := start(t, d, svc, spec.App{})
+	var pid int
+	waitFor(t, 5*time.Second, "the child's pid in the log", func() bool {
+		for _, l := range logTexts(t, d, inst.ID) {
+			if p, ok := strings.CutPrefix(l, "child "); ok {
+				pid, _ = strconv.Atoi(p)
+			}
+		}
+		return pid > 0
+	})
+	if err := d.Stop(t.Context(), inst.ID, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the spawned child to die", func() bool {
+		state, _, err := procStat(pid)
+		return err != nil || state == 'Z'
+	})
+}
+
+// TestLeftovers: a Start that crashed before its rename leaves a directory
+// nobody locks; a new Driver clears it. Unknown ids are ErrNotFound.
+func TestLeftovers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	left := filepath.Join(dir, "instances", ".new-x-0000")
+	if err := os.MkdirAll(left, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(left, lockFile), nil, 0o600)
+	d := newDriver(t, dir)
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("abandoned %s still there (%v)", left, err)
+	}
+	if err := d.Remove(t.Context(), "nope"); !errors.Is(err, driver.ErrNotFound) {
+		t.Errorf("Remove(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := d.PrepareImage(t.Context(), spec.AppEnv{}, spec.Service{Name: "x", Command: []string{"no-such-program-here"}}); !errors.Is(err, driver.ErrImageNotFound) {
+		t.Errorf("PrepareImage of a missing program = %v, want ErrImageNotFound", err)
+	}
+}
