@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -43,10 +46,15 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	}
 	defer st.Close()
 
-	drv, err := openDriver(ctx, cfg)
+	serverID, err := loadServerID(cfg.DataDir)
 	if err != nil {
 		return err
 	}
+	raw, err := openDriver(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	drv := driver.Owned(raw, serverID)
 
 	ingressLn, err := net.Listen("tcp", cfg.Ingress)
 	if err != nil {
@@ -104,6 +112,29 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	wg.Wait()
 	os.Remove(cfg.Socket)
 	return runErr
+}
+
+// loadServerID returns this data directory's server id, creating it on
+// first start. Instances are labelled with it, so a server manages only
+// what it created even when other servers share the Docker engine.
+func loadServerID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "server-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 8)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(buf)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write server id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // atomic: a crash leaves no half-written id
+		return "", fmt.Errorf("write server id: %w", err)
+	}
+	return id, nil
 }
 
 func openDriver(ctx context.Context, cfg cli.ServerConfig) (driver.Driver, error) {

@@ -30,10 +30,14 @@ func svc(name string, replicas int, mods ...func(*spec.Service)) spec.Service {
 }
 
 func dependsOn(dep string, cond spec.DependencyCondition) func(*spec.Service) {
-	return func(s *spec.Service) { s.DependsOn = append(s.DependsOn, spec.Dependency{Service: dep, Condition: cond}) }
+	return func(s *spec.Service) {
+		s.DependsOn = append(s.DependsOn, spec.Dependency{Service: dep, Condition: cond})
+	}
 }
 
-func restart(p spec.RestartPolicy) func(*spec.Service) { return func(s *spec.Service) { s.Restart = p } }
+func restart(p spec.RestartPolicy) func(*spec.Service) {
+	return func(s *spec.Service) { s.Restart = p }
+}
 
 // inst builds an observed instance; age orders StartedAt (older = smaller).
 func inst(id, service, rev string, state spec.InstanceState, age int) Observed {

@@ -18,6 +18,10 @@ const (
 	LabelService  = "dev.haven.service"
 	LabelRevision = "dev.haven.revision"
 	LabelInstance = "dev.haven.instance"
+	// LabelOwner names the Haven server (by its id, kept in its data
+	// directory) that created the instance. Several servers may share one
+	// Docker engine; each manages only what it owns.
+	LabelOwner = "dev.haven.owner"
 )
 
 // InstanceLabels identify one instance of a service revision.
@@ -29,6 +33,8 @@ type InstanceLabels struct {
 	// Instance is the instance's unique id, chosen by Haven before the
 	// instance is created.
 	Instance string `json:"instance"`
+	// Owner is the id of the server that created the instance.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Map renders the labels as the key/value set put on containers.
@@ -40,6 +46,7 @@ func (l InstanceLabels) Map() map[string]string {
 		LabelService:  l.Service,
 		LabelRevision: l.Revision,
 		LabelInstance: l.Instance,
+		LabelOwner:    l.Owner,
 	}
 }
 
@@ -49,7 +56,7 @@ func ParseInstanceLabels(m map[string]string) (l InstanceLabels, ok bool) {
 	if m[LabelManaged] != "true" {
 		return l, false
 	}
-	l = InstanceLabels{App: m[LabelApp], Env: m[LabelEnv], Service: m[LabelService], Revision: m[LabelRevision], Instance: m[LabelInstance]}
+	l = InstanceLabels{App: m[LabelApp], Env: m[LabelEnv], Service: m[LabelService], Revision: m[LabelRevision], Instance: m[LabelInstance], Owner: m[LabelOwner]}
 	return l, l.App != "" && l.Env != "" && l.Service != "" && l.Instance != ""
 }
 
