@@ -66,7 +66,7 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 	if err := routeConflicts(target, app, all); err != nil {
 		return spec.Deployment{}, nil, err
 	}
-	if err := c.portConflicts(ctx, target, app); err != nil {
+	if err := portConflicts(app, previous); err != nil {
 		return spec.Deployment{}, nil, err
 	}
 	for i := range app.Services {
@@ -114,27 +114,25 @@ func routeConflicts(target spec.AppEnv, app spec.App, all []spec.Deployment) err
 	return errors.Join(errs...)
 }
 
-// portConflicts refuses host ports already taken on this machine by
-// something other than this deployment's own instance of the service.
-func (c *Controller) portConflicts(ctx context.Context, target spec.AppEnv, app spec.App) error {
-	instances, err := c.Driver.List(ctx)
-	if err != nil {
-		return err
-	}
-	ours := map[string]bool{} // services of target that already run (and may hold their port)
-	for _, inst := range instances {
-		if inst.Running && inst.Labels.App == target.App && inst.Labels.Env == target.Env {
-			ours[inst.Labels.Service] = true
+// portConflicts refuses host ports already taken on this machine, except
+// a port the previous deployment of the same service publishes (its own
+// instance holds it).
+func portConflicts(app spec.App, previous *spec.Deployment) error {
+	held := map[string]bool{}
+	if previous != nil {
+		for _, s := range previous.App.Services {
+			for _, p := range s.Ports {
+				held[fmt.Sprintf("%s/%s:%d", s.Name, p.HostIP, p.Published)] = true
+			}
 		}
 	}
 	var errs []error
 	for _, s := range app.Services {
 		for _, p := range s.Ports {
-			if ours[s.Name] || p.Protocol == "udp" {
+			if held[fmt.Sprintf("%s/%s:%d", s.Name, p.HostIP, p.Published)] || p.Protocol == "udp" {
 				continue
 			}
-			addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.Published))
-			l, err := net.Listen("tcp", addr)
+			l, err := net.Listen("tcp", net.JoinHostPort(p.HostIP, strconv.Itoa(p.Published)))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("service %s: host port %d is already in use on this machine: %w; free it or change `ports:`", s.Name, p.Published, driver.ErrPortInUse))
 				continue
