@@ -611,3 +611,50 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestUpgrade proxies a protocol upgrade (as WebSockets use) and counts the
+// upgraded connection as in flight until it closes, so Drain waits for it.
+func TestUpgrade(t *testing.T) {
+	u := newUpstream(t, "ws", func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo until the client closes
+	})
+	var buf syncBuffer
+	p := New(Config{AccessLog: &buf})
+	p.Update(oneBackend("b", u.Target))
+	front := newFront(t, p)
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	fmt.Fprint(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("echo = %q, %v", line, err)
+	}
+	if n := p.InFlight("ws"); n != 1 {
+		t.Errorf("InFlight during the upgraded connection = %d, want 1", n)
+	}
+	conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.Drain(ctx, "ws"); err != nil {
+		t.Errorf("Drain after close: %v", err)
+	}
+	if !strings.Contains(buf.String(), `"status":101`) {
+		t.Errorf("access log %q lacks status 101", buf.String())
+	}
+}
