@@ -33,7 +33,11 @@ if [[ $FORCE -eq 0 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
 fi
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot, mount)"
-command -v debootstrap >/dev/null || die "debootstrap missing: apt-get install -y debootstrap"
+if ! command -v debootstrap >/dev/null; then
+	log "installing debootstrap (Debian package)"
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } ||
+		die "debootstrap missing and could not be installed: apt-get install -y debootstrap"
+fi
 command -v docker >/dev/null || die "docker CLI missing"
 
 # pick_mirror finds the host's Debian mirror so the build works where only a
