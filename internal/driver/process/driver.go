@@ -31,6 +31,9 @@ const (
 	scanInterval = 250 * time.Millisecond
 	// killWait bounds the wait for a process to die after SIGKILL.
 	killWait = 5 * time.Second
+	// abandonedAge is how old the directory of an unfinished Start must be
+	// before a scan may clear it (Starts take milliseconds).
+	abandonedAge = time.Minute
 	// eventBuffer is each Events subscriber's buffer; a subscriber that
 	// falls this far behind loses events (List still tells the truth).
 	eventBuffer = 256
@@ -730,11 +733,15 @@ func (d *Driver) scan(initial bool) {
 		name := e.Name()
 		dir := filepath.Join(d.instances, name)
 		if strings.HasPrefix(name, ".new-") {
-			// A Start holds the lock until it renames the directory; a
-			// free lock means that Start died with its process.
-			if lock, err := lockInstance(dir, false); err == nil {
-				os.RemoveAll(dir)
-				lock.Close()
+			// A Start holds the lock until it renames the directory, so a
+			// free lock on an old one means that Start died with its
+			// process. Young ones are left alone: the Start may not have
+			// taken its lock yet.
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > abandonedAge {
+				if lock, err := lockInstance(dir, false); err == nil {
+					os.RemoveAll(dir)
+					lock.Close()
+				}
 			}
 			continue
 		}

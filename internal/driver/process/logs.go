@@ -87,14 +87,36 @@ func (c *copier) close() {
 // copy appends every complete new line to the log, stamped with the current
 // time. final (the process is gone) also flushes an unterminated last line.
 func (c *copier) copy(final bool) error {
+	// Batches bound memory; a noisy instance takes several per call, so the
+	// final drain leaves nothing behind.
+	for {
+		more, err := c.copyBatch(final)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// batchSize is how much raw output of one stream copyBatch reads at most.
+const batchSize = 4 * maxLine
+
+// copyBatch copies up to batchSize of each stream and reports whether a
+// stream has more.
+func (c *copier) copyBatch(final bool) (more bool, err error) {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var out []byte
 	chunk := make([]byte, 32<<10)
 	for _, s := range c.streams {
+		atEOF := false
 		for {
 			n, err := s.f.Read(chunk)
 			s.buf = append(s.buf, chunk[:n]...)
-			if err != nil || n == 0 || len(s.buf) > 4*maxLine {
+			if err != nil || n == 0 {
+				atEOF = true
+				break
+			}
+			if len(s.buf) > batchSize {
+				more = true
 				break
 			}
 		}
@@ -104,8 +126,8 @@ func (c *copier) copy(final bool) error {
 				line, n = s.buf[:i], i+1
 			} else if len(s.buf) >= maxLine {
 				line, n = s.buf[:maxLine], maxLine
-			} else if !final {
-				break
+			} else if !final || !atEOF {
+				break // the rest of the line is still to come
 			}
 			line = bytes.TrimSuffix(line, []byte("\r"))
 			out = append(out, now...)
@@ -118,18 +140,18 @@ func (c *copier) copy(final bool) error {
 		s.buf = append([]byte(nil), s.buf...) // drop the consumed prefix's memory
 	}
 	if len(out) == 0 {
-		return nil
+		return more, nil
 	}
 	if _, err := c.log.Write(out); err != nil {
-		return err
+		return false, err
 	}
 	// Sixteen bytes in one write at offset 0: a crash leaves the old or the
 	// new positions. A crash between the two writes repeats these lines.
 	var pos [16]byte
 	binary.LittleEndian.PutUint64(pos[0:], uint64(c.streams[0].read))
 	binary.LittleEndian.PutUint64(pos[8:], uint64(c.streams[1].read))
-	_, err := c.pos.WriteAt(pos[:], 0)
-	return err
+	_, err = c.pos.WriteAt(pos[:], 0)
+	return more, err
 }
 
 // parseLogLine reads one log entry: "<RFC 3339 time> <O|E> <text>".

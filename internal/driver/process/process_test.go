@@ -460,14 +460,51 @@ func TestLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(left, lockFile), nil, 0o600)
+	young := filepath.Join(dir, "instances", ".new-y-0000")
+	if err := os.MkdirAll(young, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(left, old, old)
 	d := newDriver(t, dir)
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("abandoned %s still there (%v)", left, err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("the directory of a Start that may be under way was removed (%v)", err)
 	}
 	if err := d.Remove(t.Context(), "nope"); !errors.Is(err, driver.ErrNotFound) {
 		t.Errorf("Remove(unknown) = %v, want ErrNotFound", err)
 	}
 	if _, err := d.PrepareImage(t.Context(), spec.AppEnv{}, spec.Service{Name: "x", Command: []string{"no-such-program-here"}}); !errors.Is(err, driver.ErrImageNotFound) {
 		t.Errorf("PrepareImage of a missing program = %v, want ErrImageNotFound", err)
+	}
+}
+
+// TestLogsLargeOutput: a burst larger than one copy batch, written just
+// before the process exits, is in the log in full; a line longer than
+// maxLine is split, and an unterminated last line is kept.
+func TestLogsLargeOutput(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t, t.TempDir())
+	ev := subscribe(t, d)
+	script := `head -c 600000 /dev/zero | tr '\0' a | fold -w 1000; echo; echo done; head -c 100000 /dev/zero | tr '\0' b`
+	inst := start(t, d, spec.Service{Name: "noisy", Command: []string{"/bin/sh", "-c", script}}, spec.App{})
+	if e := ev.next(t, inst.ID, driver.EventExited, 5*time.Second); e.ExitCode != 0 {
+		t.Fatalf("exit code %d, want 0", e.ExitCode)
+	}
+	lines := logTexts(t, d, inst.ID)
+	if len(lines) != 603 {
+		lens := map[int]int{}
+		for _, l := range lines {
+			lens[len(l)]++
+		}
+		t.Fatalf("log has %d lines, want 600 + done + 2 pieces of the long line: %v", len(lines), lens)
+	}
+	if lines[0] != strings.Repeat("a", 1000) || lines[600] != "done" {
+		t.Errorf("lines 0 and 600 = %.20q…, %q", lines[0], lines[600])
+	}
+	if len(lines[601]) != maxLine || len(lines[602]) != 100000-maxLine {
+		t.Errorf("long line split into %d + %d bytes, want %d + %d", len(lines[601]), len(lines[602]), maxLine, 100000-maxLine)
 	}
 }
