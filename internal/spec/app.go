@@ -82,7 +82,7 @@ type Service struct {
 	Health    *HealthCheck      `json:"healthcheck,omitempty"`
 	Restart   RestartPolicy     `json:"restart"`
 	Replicas  int               `json:"replicas"`
-	Resources Resources         `json:"resources,omitempty"`
+	Resources Resources         `json:"resources,omitzero"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Secrets   []SecretRef       `json:"secrets,omitempty"`
 	// StopGracePeriod is how long an instance has between SIGTERM and SIGKILL.

@@ -15,7 +15,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 	removeContainers(t, "bad")
 	h.startServer()
 	dir := t.TempDir()
-	good := dockerCompose(t, dir, "bad", 1, "")
+	good := dockerCompose(t, dir, "bad", 1, nil)
 	h.mustRun("up", "-f", good)
 	t.Cleanup(func() { h.run("down") })
 	before := h.status()[0].Generation

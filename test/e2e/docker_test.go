@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,27 +24,8 @@ func buildTestImage(t *testing.T) {
 	}
 }
 
-func dockerCompose(t *testing.T, dir, app string, replicas int, extraEnv string) string {
-	return writeFile(t, dir, "compose.yaml", fmt.Sprintf(`name: %s
-services:
-  web:
-    image: %s
-    environment:
-      NAME: web
-%s    deploy:
-      replicas: %d
-    stop_grace_period: 2s
-    x-haven:
-      routes:
-        - host: %s.test
-          port: 8080
-      healthcheck:
-        type: http
-        path: /healthz
-        port: 8080
-        interval: 500ms
-        retries: 2
-`, app, testImage, extraEnv, replicas, app))
+func dockerCompose(t *testing.T, dir, app string, replicas int, env map[string]string) string {
+	return testCompose(t, dir, app, "image: "+testImage, replicas, env)
 }
 
 // containers lists the ids of an app's containers, running or not.
@@ -77,7 +57,7 @@ func TestSelfHealingDocker(t *testing.T) {
 	h := newHaven(t, "docker")
 	removeContainers(t, "dheal")
 	h.startServer()
-	file := dockerCompose(t, t.TempDir(), "dheal", 3, "")
+	file := dockerCompose(t, t.TempDir(), "dheal", 3, nil)
 	h.mustRun("up", "-f", file)
 	selfHeal(t, h, "dheal.test", func(victim psRow) {
 		if out, err := exec.Command("docker", "kill", "--signal", "KILL", victim.DriverID).CombinedOutput(); err != nil {
@@ -98,7 +78,7 @@ func TestServerKill9MidConvergeDocker(t *testing.T) {
 	h := newHaven(t, "docker")
 	removeContainers(t, "dcrash")
 	h.startServer()
-	file := dockerCompose(t, t.TempDir(), "dcrash", 4, "      START_DELAY: 500ms\n")
+	file := dockerCompose(t, t.TempDir(), "dcrash", 4, map[string]string{"START_DELAY": "500ms"})
 	h.mustRun("deploy", "-f", file)
 	time.Sleep(300 * time.Millisecond)
 	h.killServer()

@@ -16,9 +16,15 @@ import (
 	"github.com/haven-platform/haven/internal/testbin"
 )
 
-// processCompose is a compose file whose services run testapp as local
+// processCompose is a compose file whose web service runs testapp as local
 // processes; the image is only there because compose requires one.
 func processCompose(t *testing.T, dir, app string, replicas int, env map[string]string) string {
+	return testCompose(t, dir, app, fmt.Sprintf("image: local/testapp\n    command: [%q]", testbin.TestApp(t)), replicas, env)
+}
+
+// testCompose writes a compose file with one routed, health-checked web
+// service running testapp; run says how (image, or image and command).
+func testCompose(t *testing.T, dir, app, run string, replicas int, env map[string]string) string {
 	var envLines strings.Builder
 	for k, v := range env {
 		fmt.Fprintf(&envLines, "      %s: %q\n", k, v)
@@ -26,8 +32,7 @@ func processCompose(t *testing.T, dir, app string, replicas int, env map[string]
 	return writeFile(t, dir, "compose.yaml", fmt.Sprintf(`name: %s
 services:
   web:
-    image: local/testapp
-    command: [%q]
+    %s
     environment:
       NAME: web
 %s    deploy:
@@ -43,7 +48,7 @@ services:
         port: 8080
         interval: 500ms
         retries: 2
-`, app, testbin.TestApp(t), envLines.String(), replicas, app))
+`, app, run, envLines.String(), replicas, app))
 }
 
 // instancePIDs finds the processes of an app's instances by the
