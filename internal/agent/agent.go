@@ -185,6 +185,11 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 	for env := range byEnv {
 		envs[env] = true
 	}
+	a.mu.Lock()
+	for env := range a.envs { // prepared here before: revisited until its network is released
+		envs[env] = true
+	}
+	a.mu.Unlock()
 	var stops []stopJob
 	statuses := map[spec.AppEnv]spec.EnvStatus{}
 	for _, env := range sortedEnvs(envs) {

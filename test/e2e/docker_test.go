@@ -64,10 +64,16 @@ func TestSelfHealingDocker(t *testing.T) {
 			t.Fatalf("docker kill: %v %s", err, out)
 		}
 	})
+	if err := exec.Command("docker", "network", "inspect", "haven_dheal_default_default").Run(); err != nil {
+		t.Fatalf("the app network is missing while the app runs: %v", err)
+	}
 	h.mustRun("down")
 	if ids := containers(t, "dheal"); len(ids) != 0 {
 		t.Fatalf("after down %d containers remain", len(ids))
 	}
+	waitFor(t, 5*time.Second, "the app network to be removed after down", func() bool {
+		return exec.Command("docker", "network", "inspect", "haven_dheal_default_default").Run() != nil
+	})
 }
 
 // TestServerKill9MidConvergeDocker kills the server while containers are
