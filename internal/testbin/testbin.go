@@ -6,7 +6,6 @@
 package testbin
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +52,3 @@ func Build(t testing.TB, pkg string) string {
 func TestApp(t testing.TB) string {
 	return Build(t, "github.com/haven-platform/haven/internal/testapp")
 }
-
-// String describes the cache, for debugging.
-func String() string { return fmt.Sprintf("testbin(%s, %d built)", dir, len(built)) }
