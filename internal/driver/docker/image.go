@@ -18,6 +18,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/spec"
@@ -95,16 +96,21 @@ func (d *Driver) build(ctx context.Context, b *spec.Build, tag string, labels ma
 	for k, v := range b.Args {
 		args[k] = &v
 	}
-	resp, err := d.cli.ImageBuild(ctx, pr, build.ImageBuildOptions{
-		Tags:        []string{tag},
-		Dockerfile:  filepath.ToSlash(dockerfile),
-		BuildArgs:   args,
-		Target:      b.Target,
-		Labels:      labels,
-		Remove:      true,
-		ForceRemove: true,
-		Version:     build.BuilderV1,
+	return buildImage(ctx, d.cli, pr, build.ImageBuildOptions{
+		Tags:       []string{tag},
+		Dockerfile: filepath.ToSlash(dockerfile),
+		BuildArgs:  args,
+		Target:     b.Target,
+		Labels:     labels,
 	})
+}
+
+// buildImage runs one classic-builder build of buildContext (a tar stream)
+// and returns the image ID. BuildKit needs a session the SDK does not
+// provide; the classic builder works on every Engine.
+func buildImage(ctx context.Context, cli *client.Client, buildContext io.Reader, opts build.ImageBuildOptions) (string, error) {
+	opts.Remove, opts.ForceRemove, opts.Version = true, true, build.BuilderV1
+	resp, err := cli.ImageBuild(ctx, buildContext, opts)
 	if err != nil {
 		return "", err
 	}
@@ -115,9 +121,9 @@ func (d *Driver) build(ctx context.Context, b *spec.Build, tag string, labels ma
 	}
 	if id == "" {
 		// Old Engines do not send the aux ID message; the tag is as good.
-		img, err := d.cli.ImageInspect(ctx, tag)
+		img, err := cli.ImageInspect(ctx, opts.Tags[0])
 		if err != nil {
-			return "", fmt.Errorf("inspect built image %s: %w", tag, err)
+			return "", fmt.Errorf("inspect built image %s: %w", opts.Tags[0], err)
 		}
 		id = img.ID
 	}

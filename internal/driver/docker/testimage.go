@@ -71,26 +71,5 @@ func buildFiles(ctx context.Context, cli *client.Client, tag, dockerfile string,
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{
-		Tags:        []string{tag},
-		Remove:      true,
-		ForceRemove: true,
-		Version:     build.BuilderV1,
-	})
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	id, err := readMessages(resp.Body, nil)
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		img, err := cli.ImageInspect(ctx, tag)
-		if err != nil {
-			return "", err
-		}
-		id = img.ID
-	}
-	return id, nil
+	return buildImage(ctx, cli, &buf, build.ImageBuildOptions{Tags: []string{tag}})
 }
