@@ -129,3 +129,8 @@ func (s *Store) DeleteDeployment(_ context.Context, env spec.AppEnv) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the underlying bbolt database, so packages that keep their own
+// records (auth, secrets) share the one file and its lock. Each such package
+// owns its buckets; none touches another's.
+func (s *Store) DB() *bbolt.DB { return s.db }
