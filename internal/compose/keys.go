@@ -103,7 +103,7 @@ var (
 	networkRule = &keyRule{known: typeOf[types.NetworkConfig](), fields: map[string]*keyRule{
 		"driver": {only: []string{"bridge"}},
 	}, hint: "Haven puts all services of an app and environment on one network it creates"}
-	secretRule = &keyRule{known: typeOf[types.SecretConfig](), fields: map[string]*keyRule{"file": nil},
+	secretRule = &keyRule{known: typeOf[types.SecretConfig](), fields: map[string]*keyRule{"file": nil, "external": nil},
 		hint: "Haven reads secrets from files only: `file: ./secret.txt`"}
 )
 

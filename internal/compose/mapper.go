@@ -45,14 +45,18 @@ func (m *mapper) app() *spec.App {
 	sort.Slice(app.Volumes, func(i, j int) bool { return app.Volumes[i].Name < app.Volumes[j].Name })
 
 	for sname, s := range p.Secrets {
-		if s.File == "" {
-			m.errs.add(m.src.best("secrets", sname), "secret %s: has no `file:`; Haven reads secrets from files only (`file: ./%s.txt`)", sname, sname)
+		if s.File == "" && !bool(s.External) {
+			m.errs.add(m.src.best("secrets", sname), "secret %s: needs `file: ./%s.txt` or `external: true` (a value set with `haven secret set %s --env ENV`)", sname, sname, sname)
 			continue
 		}
 		if app.Secrets == nil {
 			app.Secrets = map[string]spec.Secret{}
 		}
-		app.Secrets[sname] = spec.Secret{Name: sname, File: absPath(p.WorkingDir, s.File)}
+		sec := spec.Secret{Name: sname, External: bool(s.External)}
+		if s.File != "" {
+			sec.File = absPath(p.WorkingDir, s.File)
+		}
+		app.Secrets[sname] = sec
 	}
 	return app
 }

@@ -82,6 +82,21 @@ type StartRequest struct {
 	// Aliases are the DNS names other instances of the app+environment reach
 	// this one by (the service name).
 	Aliases []string
+	// SecretValues holds the plaintext of the service's external secrets
+	// (spec.Secret.External), by secret name, resolved from the secret
+	// store just before the start. A driver delivers each at
+	// /run/secrets/<target> without writing it to Haven's data directory,
+	// and never logs it.
+	SecretValues map[string][]byte
+}
+
+// VolumeCopier is implemented by drivers that can clone an environment's
+// named volumes into another environment (`haven env create --with-data`).
+type VolumeCopier interface {
+	// CopyVolumes copies each named volume of from into a new, empty volume
+	// of to, consistently: writers are paused while their volume is copied.
+	// It fails without changing anything if a target volume has data.
+	CopyVolumes(ctx context.Context, from, to spec.AppEnv, volumes []string) error
 }
 
 // Instance is what a driver observed of one instance.

@@ -45,13 +45,19 @@ type Volume struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
-// Secret is a secret whose value lives in a file on the server's machine. The
-// value is never copied into the store: the driver mounts the file read-only
-// at /run/secrets/<target> when an instance starts.
+// Secret is a secret an app's services can mount at /run/secrets/<target>.
+// Its value is either a file on the server's machine (File), mounted
+// read-only as it is, or, for External secrets, the latest version kept
+// encrypted in Haven's secret store for the environment (`haven secret
+// set`), copied into the instance when it starts. Values never enter the
+// deployment record.
 type Secret struct {
 	Name string `json:"name"`
 	// File is the absolute path of the file holding the value.
-	File string `json:"file"`
+	File string `json:"file,omitempty"`
+	// External secrets come from Haven's secret store (compose's
+	// `external: true`).
+	External bool `json:"external,omitempty"`
 }
 
 // Service is one deployable unit: an image (or a command, for the process
