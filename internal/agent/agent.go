@@ -26,11 +26,20 @@ type Ingress interface {
 	Drain(ctx context.Context, targetID string) error
 }
 
+// SecretSource gives the value of an environment's secret (the latest
+// version when version is 0).
+type SecretSource interface {
+	Get(ctx context.Context, env, name string, version int) ([]byte, int, error)
+}
+
 // Config wires an Agent.
 type Config struct {
 	Driver  driver.Driver
 	Store   store.Store
 	Ingress Ingress
+	// Secrets resolves external secrets when an instance starts (nil: apps
+	// with external secrets cannot start).
+	Secrets SecretSource
 	Logger  *slog.Logger
 	// Resync is the period of the loop when nothing happens (default 1s).
 	Resync time.Duration
@@ -468,7 +477,11 @@ func (a *Agent) ensureEnv(ctx context.Context, env spec.AppEnv, d *spec.Deployme
 
 func (a *Agent) start(ctx context.Context, env spec.AppEnv, d *spec.Deployment, svc spec.Service, rev string) {
 	labels := spec.InstanceLabels{App: env.App, Env: env.Env, Service: svc.Name, Revision: rev, Instance: newInstanceID()}
-	inst, err := a.cfg.Driver.Start(ctx, driver.StartRequest{Labels: labels, Service: svc, App: d.App, Aliases: []string{svc.Name}})
+	values, err := a.secretValues(ctx, env, d.App, svc)
+	var inst driver.Instance
+	if err == nil {
+		inst, err = a.cfg.Driver.Start(ctx, driver.StartRequest{Labels: labels, Service: svc, App: d.App, Aliases: []string{svc.Name}, SecretValues: values})
+	}
 	if err != nil {
 		a.log.Error("start instance", "env", env.String(), "service", svc.Name, "err", err)
 		key := serviceKey{env, svc.Name}
@@ -485,6 +498,29 @@ func (a *Agent) start(ctx context.Context, env spec.AppEnv, d *spec.Deployment, 
 		return
 	}
 	a.log.Info("started instance", "env", env.String(), "service", svc.Name, "instance", labels.Instance, "driver_id", inst.ID)
+}
+
+// secretValues resolves the external secrets svc mounts. Values live only
+// in memory on their way to the driver.
+func (a *Agent) secretValues(ctx context.Context, env spec.AppEnv, app spec.App, svc spec.Service) (map[string][]byte, error) {
+	var values map[string][]byte
+	for _, ref := range svc.Secrets {
+		if sec, ok := app.Secrets[ref.Source]; !ok || !sec.External {
+			continue
+		}
+		if a.cfg.Secrets == nil {
+			return nil, fmt.Errorf("secret %s is external but this server has no secret store", ref.Source)
+		}
+		v, _, err := a.cfg.Secrets.Get(ctx, env.Env, ref.Source, 0)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", ref.Source, err)
+		}
+		if values == nil {
+			values = map[string][]byte{}
+		}
+		values[ref.Source] = v
+	}
+	return values, nil
 }
 
 // drainAndStop takes one instance out of service: wait for its in-flight

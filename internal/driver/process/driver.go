@@ -379,12 +379,20 @@ func (d *Driver) environment(req driver.StartRequest, ports map[int]int) ([]stri
 		if !ok {
 			return nil, fmt.Errorf("secret %q is not declared under top-level secrets: of app %s", ref.Source, req.App.Name)
 		}
-		if _, err := os.Stat(sec.File); err != nil {
-			return nil, fmt.Errorf("secret %q: %w", ref.Source, err)
-		}
 		target := ref.Target
 		if target == "" {
 			target = ref.Source
+		}
+		if sec.External {
+			path, err := d.writeSecret(req.Labels.Instance, filepath.Base(target), req.SecretValues[ref.Source])
+			if err != nil {
+				return nil, fmt.Errorf("secret %q: %w", ref.Source, err)
+			}
+			m[envName(filepath.Base(target))+"_FILE"] = path
+			continue
+		}
+		if _, err := os.Stat(sec.File); err != nil {
+			return nil, fmt.Errorf("secret %q: %w", ref.Source, err)
 		}
 		m[envName(filepath.Base(target))+"_FILE"] = sec.File
 	}
@@ -573,6 +581,7 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 // trash, so that from that moment nobody (List, a late record write of
 // another Driver) finds it under its name; the trash is emptied next.
 func (d *Driver) removeDir(id, dir string) error {
+	d.removeSecrets(id)
 	trash := filepath.Join(d.trash, id+"-"+randomHex(4))
 	if err := os.Rename(dir, trash); err != nil {
 		if isGone(err) {
