@@ -46,13 +46,14 @@ var (
 // wrong key from a right one before it reads or writes any secret.
 const keyCheckPlaintext = "haven secrets key check v1"
 
-// Info describes a secret without its value.
+// Info describes a secret without its value. It is also the wire form of
+// a secret listing, hence the JSON names.
 type Info struct {
-	Env       string
-	Name      string
-	Version   int       // latest version
-	Updated   time.Time // when the latest version was set
-	UpdatedBy string    // who set it
+	Env       string    `json:"env"`
+	Name      string    `json:"name"`
+	Version   int       `json:"version"`    // latest version
+	Updated   time.Time `json:"updated"`    // when the latest version was set
+	UpdatedBy string    `json:"updated_by"` // who set it
 }
 
 // Store keeps versioned secrets in the server's bbolt file, each version
