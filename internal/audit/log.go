@@ -243,7 +243,7 @@ func (l *Log) Append(r Record) (Record, error) {
 	line = append(line, '\n')
 
 	if err := l.write(line); err != nil {
-		return Record{}, fmt.Errorf("%w: %s: %v", ErrUnavailable, l.path, err)
+		return Record{}, fmt.Errorf("%w: %s: %w", ErrUnavailable, l.path, err)
 	}
 	l.size += int64(len(line))
 	l.seq, l.last = r.Seq, r.Hash
