@@ -1,0 +1,91 @@
+package auth
+
+import (
+	"bytes"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// fakeClock is the tests' clock: time moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// cheapArgon keeps tests that do not measure hashing fast, above all
+// under -race.
+var cheapArgon = argonParams{time: 1, memory: 64, threads: 1}
+
+func openDB(t *testing.T) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "haven.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newService returns a Service on a fresh bbolt file with cheap hashing.
+func newService(t *testing.T, clk *fakeClock, opts ...Option) *Service {
+	t.Helper()
+	s, err := New(openDB(t), clk.now, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.argon = cheapArgon
+	if s.dummyHash, err = hashPassword("nobody's password", cheapArgon); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustAddUser(t *testing.T, s *Service, name string, bindings ...Binding) {
+	t.Helper()
+	if err := s.AddUser(name, name+"-correct-horse", bindings); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func b(role Role, env string) Binding { return Binding{Role: role, Env: env} }
+
+// rawUser returns a user's stored bytes, to check what is at rest.
+func rawUser(t *testing.T, s *Service, name string) []byte {
+	t.Helper()
+	var out []byte
+	s.db.View(func(tx *bbolt.Tx) error {
+		out = append(out, tx.Bucket(usersBucket).Get([]byte(name))...)
+		return nil
+	})
+	return out
+}
+
+func containsBytes(hay []byte, needle string) bool { return bytes.Contains(hay, []byte(needle)) }
+
+func rawToken(t *testing.T, s *Service, id string) []byte {
+	t.Helper()
+	var out []byte
+	s.db.View(func(tx *bbolt.Tx) error {
+		out = append(out, tx.Bucket(tokensBucket).Get([]byte(id))...)
+		return nil
+	})
+	return out
+}

@@ -1,0 +1,146 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestLoginErrorsIdentical(t *testing.T) {
+	clk := newClock()
+	s := newService(t, clk)
+	mustAddUser(t, s, "alice", b(RoleViewer, "prod"))
+	ctx := t.Context()
+	var msgs []string
+	for _, c := range []struct{ user, pw string }{
+		{"alice", "wrong-password-x"},
+		{"nobody", "wrong-password-x"},
+		{"Not A Name!", "wrong-password-x"},
+		{"alice", ""},
+	} {
+		_, _, err := s.Login(ctx, c.user, c.pw, "", "192.0.2.1")
+		if err != ErrUnauthenticated {
+			t.Errorf("login %q/%q: %v, want exactly ErrUnauthenticated", c.user, c.pw, err)
+		}
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Errorf("messages differ: %q vs %q", m, msgs[0])
+		}
+	}
+	tok, info, err := s.Login(ctx, "ALICE ", "alice-correct-horse", "", "192.0.2.1:5555")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Session || info.User != "alice" || info.Expires.Sub(info.Created) != SessionTTL || info.Name != "login from 192.0.2.1" {
+		t.Errorf("session info %+v", info)
+	}
+	id, err := s.Authenticate(ctx, tok)
+	if err != nil || id.User != "alice" || !id.Can(PermAppRead, "prod") || id.Can(PermAppRead, "dev") {
+		t.Errorf("session identity %+v, %v", id, err)
+	}
+}
+
+// TestLoginTiming: an unknown user costs about as much as a wrong password
+// (both run argon2 with the real parameters). The bound is loose (3×, best
+// of several tries) so a busy machine does not make it flaky; without the
+// dummy hash the ratio is in the hundreds.
+func TestLoginTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures real argon2")
+	}
+	clk := newClock()
+	s, err := New(openDB(t), clk.now) // real argon2 parameters
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUser("alice", "alice-correct-horse", nil); err != nil {
+		t.Fatal(err)
+	}
+	best := map[string]time.Duration{}
+	for i := range 4 {
+		for _, user := range []string{"alice", "nobody"} {
+			clk.advance(LoginWindow) // stay clear of the rate limiter
+			start := time.Now()
+			_, _, err := s.Login(t.Context(), user, "wrong-password-x", "", fmt.Sprint("198.51.100.", i))
+			d := time.Since(start)
+			if !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("login %s: %v", user, err)
+			}
+			if b, ok := best[user]; !ok || d < b {
+				best[user] = d
+			}
+		}
+	}
+	a, n := best["alice"], best["nobody"]
+	ratio := float64(max(a, n)) / float64(min(a, n))
+	t.Logf("wrong password %v, unknown user %v, ratio %.2f", a, n, ratio)
+	if ratio >= 3 {
+		t.Errorf("wrong password %v vs unknown user %v: ratio %.2f ≥ 3 reveals which users exist", a, n, ratio)
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	ctx := t.Context()
+	t.Run("per user", func(t *testing.T) {
+		clk := newClock()
+		s := newService(t, clk)
+		mustAddUser(t, s, "alice")
+		for i := range MaxFailuresPerUser {
+			src := fmt.Sprintf("203.0.113.%d:40000", i) // a new address each time
+			if _, _, err := s.Login(ctx, "alice", "wrong-password-x", "", src); err != ErrUnauthenticated {
+				t.Fatalf("failure %d: %v", i, err)
+			}
+		}
+		// Locked: even the right password from a fresh address is refused.
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
+			t.Fatalf("after %d failures: %v, want ErrRateLimited", MaxFailuresPerUser, err)
+		}
+		if _, _, err := s.Login(ctx, "Alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
+			t.Errorf("a differently cased name escaped the limit: %v", err)
+		}
+		clk.advance(LoginWindow - time.Second)
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
+			t.Errorf("inside the window: %v, want ErrRateLimited", err)
+		}
+		clk.advance(time.Second)
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != nil {
+			t.Errorf("after the window: %v", err)
+		}
+	})
+	t.Run("per source", func(t *testing.T) {
+		clk := newClock()
+		s := newService(t, clk)
+		mustAddUser(t, s, "alice")
+		for i := range MaxFailuresPerSource {
+			// Different users and ports, one address.
+			if _, _, err := s.Login(ctx, fmt.Sprint("user", i), "wrong-password-x", "", fmt.Sprintf("203.0.113.9:%d", 40000+i)); err != ErrUnauthenticated {
+				t.Fatalf("failure %d: %v", i, err)
+			}
+		}
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "203.0.113.9:1"); err != ErrRateLimited {
+			t.Errorf("from the guessing address: %v, want ErrRateLimited", err)
+		}
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "[2001:db8::1]:443"); err != nil {
+			t.Errorf("from another address: %v", err)
+		}
+	})
+	t.Run("success resets the user", func(t *testing.T) {
+		clk := newClock()
+		s := newService(t, clk)
+		mustAddUser(t, s, "alice")
+		for range MaxFailuresPerUser - 1 {
+			s.Login(ctx, "alice", "wrong-password-x", "", "203.0.113.1")
+		}
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "203.0.113.1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Login(ctx, "alice", "wrong-password-x", "", "203.0.113.1"); err != ErrUnauthenticated {
+			t.Errorf("after a success the count should restart: %v", err)
+		}
+	})
+}
