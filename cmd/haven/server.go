@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,12 +20,16 @@ import (
 
 	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/api"
+	"github.com/haven-platform/haven/internal/audit"
+	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/cli"
 	"github.com/haven-platform/haven/internal/control"
 	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/driver/docker"
 	"github.com/haven-platform/haven/internal/driver/process"
+	"github.com/haven-platform/haven/internal/pki"
 	"github.com/haven-platform/haven/internal/proxy"
+	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/store/bolt"
 )
 
@@ -46,6 +51,28 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	}
 	defer st.Close()
 
+	keyring, err := secrets.LoadKeyring(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	secretStore, err := secrets.Open(st.DB(), keyring) // refuses a wrong master key before touching data
+	if err != nil {
+		return err
+	}
+	authSvc, err := auth.New(st.DB(), time.Now)
+	if err != nil {
+		return err
+	}
+	if err := bootstrapAdmin(authSvc, cfg.DataDir, logger); err != nil {
+		return err
+	}
+	auditPath := filepath.Join(cfg.DataDir, "audit.log")
+	auditLog, err := audit.Open(auditPath)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+
 	serverID, err := loadServerID(cfg.DataDir)
 	if err != nil {
 		return err
@@ -65,6 +92,19 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		ingressLn.Close()
 		return err
 	}
+	var tlsLn net.Listener
+	if cfg.APIAddr != "" {
+		tlsConf, paths, err := pki.EnsureServerTLS(filepath.Join(cfg.DataDir, "tls"), nil, cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("API TLS: %w", err)
+		}
+		ln, err := net.Listen("tcp", cfg.APIAddr)
+		if err != nil {
+			return fmt.Errorf("API: cannot listen on %s: %v: %w; free the port or pass --api-addr ADDR (or \"\" for the socket only)", cfg.APIAddr, err, driver.ErrPortInUse)
+		}
+		tlsLn = tls.NewListener(ln, tlsConf)
+		logger.Info("API over TLS", "addr", ln.Addr().String(), "ca", paths.CA)
+	}
 
 	accessLog, err := os.OpenFile(filepath.Join(cfg.DataDir, "access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -72,9 +112,12 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	}
 	defer accessLog.Close()
 	ingress := proxy.New(proxy.Config{AccessLog: accessLog, Logger: logger.With("component", "proxy")})
-	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Logger: logger})
-	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag}
-	handler := api.NewHandler(ctl, api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()}, logger)
+	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Secrets: secretStore, Logger: logger})
+	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: secretStore}
+	handler := api.NewHandler(api.Deps{
+		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, AuditPath: auditPath, DataDir: cfg.DataDir, Logger: logger,
+		Version: api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()},
+	})
 
 	ingressSrv := ingress.Server("")
 	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
@@ -92,6 +135,11 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	wg.Add(3)
 	go serve("ingress", ingressSrv, ingressLn)
 	go serve("api", apiSrv, apiLn)
+	tlsSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	if tlsLn != nil {
+		wg.Add(1)
+		go serve("api-tls", tlsSrv, tlsLn)
+	}
 	go func() {
 		defer wg.Done()
 		_ = ag.Run(ctx)
@@ -108,10 +156,31 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	_ = apiSrv.Shutdown(shutdown)
+	_ = tlsSrv.Shutdown(shutdown)
 	_ = ingressSrv.Shutdown(shutdown)
 	wg.Wait()
 	os.Remove(cfg.Socket)
 	return runErr
+}
+
+// bootstrapAdmin creates the first user, admin, on a fresh data directory
+// and writes its token where the local CLI finds it (owner-only), so that
+// `haven up` needs no login step on the machine that runs the server.
+func bootstrapAdmin(a *auth.Service, dataDir string, logger *slog.Logger) error {
+	token, created, err := a.EnsureAdmin()
+	if err != nil || !created {
+		return err
+	}
+	path := filepath.Join(dataDir, "admin.token")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	logger.Info("created user admin; its token is in the data directory for the local CLI", "file", path)
+	return nil
 }
 
 // loadServerID returns this data directory's server id, creating it on

@@ -9,34 +9,87 @@ import (
 	"time"
 
 	"github.com/haven-platform/haven/internal/agent"
+	"github.com/haven-platform/haven/internal/audit"
+	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/control"
 	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/spec"
 	"github.com/haven-platform/haven/internal/store"
 )
 
-// Handler serves the API.
-type Handler struct {
-	ctl     *control.Controller
-	version Version
-	log     *slog.Logger
-	mux     *http.ServeMux
+// Deps are what the API serves.
+type Deps struct {
+	Control *control.Controller
+	Auth    *auth.Service
+	Secrets *secrets.Store
+	Audit   *audit.Log
+	// AuditPath is the audit file, for verification.
+	AuditPath string
+	// DataDir is where the master key lives, for its rotation.
+	DataDir string
+	Version Version
+	Logger  *slog.Logger
 }
 
-// NewHandler returns the API handler over ctl.
-func NewHandler(ctl *control.Controller, version Version, logger *slog.Logger) *Handler {
-	h := &Handler{ctl: ctl, version: version, log: logger.With("component", "api"), mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /v1/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	h.mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, h.version) })
-	h.mux.HandleFunc("GET /v1/deployments", h.listDeployments)
-	h.mux.HandleFunc("PUT /v1/deployments/{app}/{env}", h.deploy)
-	h.mux.HandleFunc("DELETE /v1/deployments/{app}/{env}", h.down)
-	h.mux.HandleFunc("POST /v1/deployments/{app}/{env}/scale", h.scale)
-	h.mux.HandleFunc("GET /v1/deployments/{app}/{env}/services/{service}/logs", h.logs)
-	h.mux.HandleFunc("GET /v1/deployments/{app}/{env}/instances", h.instances)
-	h.mux.HandleFunc("GET /v1/status", h.status)
+// Handler serves the API.
+type Handler struct {
+	ctl       *control.Controller
+	auth      *auth.Service
+	secrets   *secrets.Store
+	audit     *audit.Log
+	auditPath string
+	dataDir   string
+	version   Version
+	log       *slog.Logger
+	mux       *http.ServeMux
+	routes    []Route
+}
+
+// NewHandler returns the API handler. Every route is registered here, each
+// with the permission it needs and, when it changes something, the action
+// the audit trail records.
+func NewHandler(d Deps) *Handler {
+	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, auditPath: d.AuditPath, dataDir: d.DataDir,
+		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux()}
+	for _, rt := range []Route{
+		{Method: "GET", Pattern: "/v1/healthz", Perm: PermPublic, handle: h.healthz},
+		{Method: "POST", Pattern: "/v1/login", Perm: PermPublic, handle: h.login},
+
+		{Method: "GET", Pattern: "/v1/version", Perm: auth.PermTokenSelf, handle: h.getVersion},
+		{Method: "GET", Pattern: "/v1/whoami", Perm: auth.PermTokenSelf, handle: h.whoami},
+		{Method: "GET", Pattern: "/v1/tokens", Perm: auth.PermTokenSelf, handle: h.listTokens},
+		{Method: "POST", Pattern: "/v1/tokens", Perm: auth.PermTokenSelf, Action: "token.create", handle: h.createToken},
+		{Method: "DELETE", Pattern: "/v1/tokens/{id}", Perm: auth.PermTokenSelf, Action: "token.revoke", handle: h.revokeToken},
+		{Method: "POST", Pattern: "/v1/mfa/enable", Perm: auth.PermTokenSelf, Action: "mfa.enable", handle: h.enableMFA},
+		{Method: "POST", Pattern: "/v1/mfa/confirm", Perm: auth.PermTokenSelf, Action: "mfa.confirm", handle: h.confirmMFA},
+
+		{Method: "GET", Pattern: "/v1/deployments", Perm: auth.PermAppRead, handle: h.listDeployments},
+		{Method: "GET", Pattern: "/v1/status", Perm: auth.PermAppRead, handle: h.status},
+		{Method: "GET", Pattern: "/v1/envs", Perm: auth.PermAppRead, handle: h.listEnvs},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/instances", Perm: auth.PermAppRead, handle: h.instances},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/services/{service}/logs", Perm: auth.PermAppLogs, handle: h.logs},
+		{Method: "PUT", Pattern: "/v1/deployments/{app}/{env}", Perm: auth.PermAppDeploy, Action: "deploy", handle: h.deploy},
+		{Method: "DELETE", Pattern: "/v1/deployments/{app}/{env}", Perm: auth.PermAppDeploy, Action: "down", handle: h.down},
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/scale", Perm: auth.PermAppDeploy, Action: "scale", handle: h.scale},
+
+		{Method: "POST", Pattern: "/v1/envs/{env}", Perm: auth.PermEnvManage, Action: "env.create", handle: h.createEnv},
+		{Method: "DELETE", Pattern: "/v1/envs/{env}", Perm: auth.PermEnvManage, Action: "env.delete", handle: h.deleteEnv},
+		{Method: "GET", Pattern: "/v1/envs/{env}/secrets", Perm: auth.PermSecretList, handle: h.listSecrets},
+		{Method: "GET", Pattern: "/v1/envs/{env}/secrets/{name}", Perm: auth.PermSecretRead, Action: "secret.get", handle: h.getSecret},
+		{Method: "PUT", Pattern: "/v1/envs/{env}/secrets/{name}", Perm: auth.PermSecretWrite, Action: "secret.set", handle: h.setSecret},
+		{Method: "DELETE", Pattern: "/v1/envs/{env}/secrets/{name}", Perm: auth.PermSecretWrite, Action: "secret.rm", handle: h.deleteSecret},
+
+		{Method: "POST", Pattern: "/v1/secrets/rotate-key", Perm: auth.PermAdmin, Action: "secret.rotate-key", handle: h.rotateKey},
+		{Method: "GET", Pattern: "/v1/users", Perm: auth.PermAdmin, handle: h.listUsers},
+		{Method: "POST", Pattern: "/v1/users", Perm: auth.PermAdmin, Action: "user.add", handle: h.addUser},
+		{Method: "DELETE", Pattern: "/v1/users/{name}", Perm: auth.PermAdmin, Action: "user.remove", handle: h.removeUser},
+		{Method: "PUT", Pattern: "/v1/users/{name}/bindings", Perm: auth.PermAdmin, Action: "user.bind", handle: h.setBindings},
+		{Method: "GET", Pattern: "/v1/audit", Perm: auth.PermAdmin, handle: h.queryAudit},
+		{Method: "GET", Pattern: "/v1/audit/verify", Perm: auth.PermAdmin, handle: h.verifyAudit},
+	} {
+		h.register(rt)
+	}
 	return h
 }
 
@@ -52,10 +105,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.Log(r.Context(), level, "api call", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
 }
 
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) getVersion(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	writeJSON(w, http.StatusOK, h.version)
+}
+
 // maxBody bounds request bodies: a compose app is kilobytes.
 const maxBody = 4 << 20
 
-func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	var req DeployRequest
 	if !decode(w, r, &req) {
 		return
@@ -72,7 +133,7 @@ func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, DeployResponse{Deployment: d, Changes: changes})
 }
 
-func (h *Handler) scale(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) scale(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	var req ScaleRequest
 	if !decode(w, r, &req) {
 		return
@@ -85,7 +146,7 @@ func (h *Handler) scale(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-func (h *Handler) down(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) down(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	if err := h.ctl.Down(r.Context(), appEnv(r)); err != nil {
 		writeError(w, err)
 		return
@@ -93,16 +154,22 @@ func (h *Handler) down(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	ds, err := h.ctl.Deployments(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(ds))
+	visible := []spec.Deployment{}
+	for _, d := range ds {
+		if id.Can(auth.PermAppRead, d.AppEnv.Env) {
+			visible = append(visible, d)
+		}
+	}
+	writeJSON(w, http.StatusOK, visible)
 }
 
-func (h *Handler) instances(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) instances(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	list, err := h.ctl.Instances(r.Context(), appEnv(r))
 	if err != nil {
 		writeError(w, err)
@@ -111,22 +178,28 @@ func (h *Handler) instances(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nonNil(list))
 }
 
-func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	st, err := h.ctl.Status(r.Context(), r.URL.Query().Get("app"), r.URL.Query().Get("env"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(st))
+	visible := []spec.EnvStatus{}
+	for _, s := range st {
+		if id.Can(auth.PermAppRead, s.AppEnv.Env) {
+			visible = append(visible, s)
+		}
+	}
+	writeJSON(w, http.StatusOK, visible)
 }
 
 // logs streams NDJSON, one agent.LogLine per line, flushed as written.
-func (h *Handler) logs(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) logs(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	q := agent.LogQuery{Env: appEnv(r), Service: r.PathValue("service"), Instance: r.URL.Query().Get("instance"), Follow: r.URL.Query().Get("follow") == "1"}
 	if s := r.URL.Query().Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := parseTime(s)
 		if err != nil {
-			writeError(w, badRequest("since must be an RFC 3339 time, for example 2026-01-02T15:04:05Z"))
+			writeError(w, err)
 			return
 		}
 		q.Since = t
@@ -159,6 +232,14 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, badRequest("since must be an RFC 3339 time, for example 2026-01-02T15:04:05Z")
+	}
+	return t, nil
+}
+
 func appEnv(r *http.Request) spec.AppEnv {
 	return spec.AppEnv{App: r.PathValue("app"), Env: r.PathValue("env")}
 }
@@ -178,11 +259,19 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func errorKind(err error) (string, int) {
 	var bad badRequest
 	switch {
-	case errors.As(err, &bad), errors.Is(err, spec.ErrInvalid), errors.Is(err, driver.ErrImageNotFound):
+	case errors.As(err, &bad), errors.Is(err, spec.ErrInvalid), errors.Is(err, driver.ErrImageNotFound), errors.Is(err, auth.ErrInvalid), errors.Is(err, secrets.ErrInvalid):
 		return KindInvalid, http.StatusBadRequest
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrMFARequired):
+		return KindUnauthenticated, http.StatusUnauthorized
+	case errors.Is(err, auth.ErrRateLimited):
+		return KindRateLimited, http.StatusTooManyRequests
+	case errors.Is(err, audit.ErrUnavailable):
+		return KindUnavailable, http.StatusServiceUnavailable
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, secrets.ErrNotFound):
+		return KindNotFound, http.StatusNotFound
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, driver.ErrNotFound):
 		return KindNotFound, http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, driver.ErrPortInUse):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, driver.ErrPortInUse), errors.Is(err, secrets.ErrKeyFromEnv):
 		return KindConflict, http.StatusConflict
 	case errors.Is(err, driver.ErrUnavailable):
 		return KindUnavailable, http.StatusServiceUnavailable

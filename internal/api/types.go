@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/control"
 	"github.com/haven-platform/haven/internal/spec"
 )
@@ -43,4 +44,61 @@ const (
 	KindConflict    = "conflict"    // a concurrent change or a taken port (409)
 	KindUnavailable = "unavailable" // the runtime (Docker) cannot be reached (503)
 	KindInternal    = "internal"    // a bug or an unexpected failure (500)
+
+	KindUnauthenticated = "unauthenticated" // no valid credentials (401)
+	KindForbidden       = "forbidden"       // authenticated, but lacks the permission (403)
+	KindRateLimited     = "rate_limited"    // too many failed logins (429)
 )
+
+// LoginRequest is the body of POST /v1/login.
+type LoginRequest struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+	// Code is the current TOTP code, for users with MFA.
+	Code string `json:"code,omitempty"`
+}
+
+// TokenResponse carries a token's secret, shown this once, and its record.
+type TokenResponse struct {
+	Token string         `json:"token"`
+	Info  auth.TokenInfo `json:"info"`
+}
+
+// TokenRequest is the body of POST /v1/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+	// User is whose token it is; only admins may name someone else.
+	User     string         `json:"user,omitempty"`
+	Bindings []auth.Binding `json:"bindings,omitempty"`
+	TTL      spec.Duration  `json:"ttl,omitempty"`
+}
+
+// UserRequest is the body of POST /v1/users.
+type UserRequest struct {
+	Name     string         `json:"name"`
+	Password string         `json:"password"`
+	Bindings []auth.Binding `json:"bindings"`
+}
+
+// MFAEnableResponse starts an MFA enrolment.
+type MFAEnableResponse struct {
+	// URL is the otpauth:// URL an authenticator app reads (as a QR code).
+	URL    string `json:"url"`
+	Secret string `json:"secret"`
+}
+
+// MFAConfirmRequest finishes an enrolment with a current code.
+type MFAConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+// SecretVersion answers a secret write.
+type SecretVersion struct {
+	Version int `json:"version"`
+}
+
+// EnvCreateRequest is the body of POST /v1/envs/{env}.
+type EnvCreateRequest struct {
+	From     string `json:"from"`
+	WithData bool   `json:"with_data,omitempty"`
+}

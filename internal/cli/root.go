@@ -2,14 +2,18 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/haven-platform/haven/internal/client"
+	"github.com/haven-platform/haven/internal/clientconfig"
+	"github.com/haven-platform/haven/internal/pki"
 )
 
 // ServerConfig is what `haven server` (and the server `haven up` starts)
@@ -22,6 +26,11 @@ type ServerConfig struct {
 	Ingress string
 	// Socket is the API's unix socket path.
 	Socket string
+	// APIAddr is where the API serves TLS ("" for the socket only).
+	APIAddr string
+	// TLSCert and TLSKey are an operator's certificate for the API (default:
+	// one signed by the CA Haven generates in <data-dir>/tls).
+	TLSCert, TLSKey string
 	// Debug turns on debug logging.
 	Debug bool
 }
@@ -37,20 +46,87 @@ type Deps struct {
 
 // globals are the flags every command shares.
 type globals struct {
-	deps    Deps
-	dataDir string
-	addr    string
-	output  string
+	deps        Deps
+	dataDir     string
+	dataDirSet  bool
+	addr        string
+	token       string
+	ca          string
+	contextName string
+	output      string
+
+	conn connection // resolved before each command runs
+}
+
+// connection is the server a command talks to and how.
+type connection struct {
+	addr  string
+	token string
+	tls   *tls.Config
 }
 
 func (g *globals) socket() string { return filepath.Join(g.dataDir, "haven.sock") }
 
-// client returns a client for the server the flags name.
-func (g *globals) client() *client.Client {
-	if g.addr != "" {
-		return client.New(g.addr)
+// adminTokenFile is where a server writes the token of the admin it
+// created at first start, readable by its owner only: the local CLI's
+// credentials, so `haven up` works with no login step.
+func adminTokenFile(dataDir string) string { return filepath.Join(dataDir, "admin.token") }
+
+// resolve decides which server to call and with which credentials:
+// --server (with --token, --ca), else --context or the config's current
+// context (unless --data-dir was given), else the local server's socket in
+// the data directory with the admin token it wrote there.
+func (g *globals) resolve() error {
+	if g.addr == "" && !g.dataDirSet {
+		cfg, err := clientconfig.Load(clientconfig.DefaultPath())
+		if err != nil {
+			return err
+		}
+		if g.contextName != "" {
+			if err := cfg.Use(g.contextName); err != nil {
+				return &ExitError{Code: ExitInvalid, Err: err}
+			}
+		}
+		if cur, ok := cfg.CurrentContext(); ok {
+			g.addr = cur.Server
+			g.token = firstNonEmpty(g.token, cur.Token)
+			g.ca = firstNonEmpty(g.ca, cur.CA)
+		}
 	}
-	return client.New(g.socket())
+	if g.addr == "" {
+		g.conn.addr = g.socket()
+		if g.token == "" {
+			if b, err := os.ReadFile(adminTokenFile(g.dataDir)); err == nil {
+				g.token = strings.TrimSpace(string(b))
+			}
+		}
+	} else {
+		g.conn.addr = g.addr
+	}
+	g.conn.token = g.token
+	if g.ca != "" {
+		t, err := pki.ClientTLS(g.ca)
+		if err != nil {
+			return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("--ca %s: %w", g.ca, err)}
+		}
+		g.conn.tls = t
+	}
+	return nil
+}
+
+// client returns a client for the resolved server.
+func (g *globals) client() *client.Client {
+	if g.conn.addr == "" {
+		_ = g.resolve()
+	}
+	return client.New(g.conn.addr, g.conn.token, g.conn.tls)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func (g *globals) out() io.Writer  { return g.deps.Stdout }
@@ -86,12 +162,20 @@ Start with:  haven up -f compose.yaml`,
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", defDir, "Haven's data directory (store, sockets, logs); env HAVEN_DATA_DIR")
 	root.PersistentFlags().StringVar(&g.addr, "server", os.Getenv("HAVEN_SERVER"), "server address: a unix socket path or an http:// URL (default: the socket in --data-dir); env HAVEN_SERVER")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
+	root.PersistentFlags().StringVar(&g.token, "token", os.Getenv("HAVEN_TOKEN"), "API token (default: the context's, or the local server's admin token); env HAVEN_TOKEN")
+	root.PersistentFlags().StringVar(&g.ca, "ca", os.Getenv("HAVEN_CA"), "CA certificate that signed an https server's certificate; env HAVEN_CA")
+	root.PersistentFlags().StringVar(&g.contextName, "context", "", "use this context of ~/.haven/config (env HAVEN_CONFIG moves the file)")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		g.dataDirSet = c.Flags().Changed("data-dir") || os.Getenv("HAVEN_DATA_DIR") != ""
+		return g.resolve()
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	root.AddCommand(
 		newServerCmd(g), newUpCmd(g), newDeployCmd(g), newPsCmd(g), newStatusCmd(g),
 		newLogsCmd(g), newScaleCmd(g), newDownCmd(g), newValidateCmd(g), newVersionCmd(g),
+		newLoginCmd(g), newTokenCmd(g), newUserCmd(g), newMFACmd(g), newSecretCmd(g), newEnvCmd(g), newAuditCmd(g),
 	)
 	return root
 }

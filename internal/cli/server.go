@@ -10,14 +10,19 @@ import (
 // serverFlags are the settings of a server, shared by `haven server` and
 // the server `haven up` starts when none runs.
 type serverFlags struct {
-	driver  string
-	ingress string
-	debug   bool
+	driver          string
+	ingress         string
+	apiAddr         string
+	tlsCert, tlsKey string
+	debug           bool
 }
 
 func (f *serverFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.driver, "driver", "docker", "what runs instances: docker (the Engine API) or process (local processes; apps listen on $PORT)")
 	c.Flags().StringVar(&f.ingress, "ingress", "127.0.0.1:8080", "address the ingress proxy listens on (use :80 to serve the world)")
+	c.Flags().StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7443", "address the API serves TLS on, for remote CLIs and CI (\"\" for the local socket only)")
+	c.Flags().StringVar(&f.tlsCert, "tls-cert", "", "the API's certificate (default: signed by the CA Haven generates in <data-dir>/tls)")
+	c.Flags().StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert")
 	c.Flags().BoolVar(&f.debug, "debug", false, "log at debug level")
 }
 
@@ -33,7 +38,8 @@ Instances keep running when the server stops; the next server adopts them.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return g.deps.RunServer(ctx, ServerConfig{DataDir: g.dataDir, Driver: f.driver, Ingress: f.ingress, Socket: g.socket(), Debug: f.debug})
+			return g.deps.RunServer(ctx, ServerConfig{DataDir: g.dataDir, Driver: f.driver, Ingress: f.ingress, Socket: g.socket(),
+				APIAddr: f.apiAddr, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Debug: f.debug})
 		},
 	}
 	f.add(c)

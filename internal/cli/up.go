@@ -87,7 +87,7 @@ func (g *globals) ensureServer(ctx context.Context, srv serverFlags) (*client.Cl
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", "--data-dir", g.dataDir, "--driver", srv.driver, "--ingress", srv.ingress}
+	args := []string{"server", "--data-dir", g.dataDir, "--driver", srv.driver, "--ingress", srv.ingress, "--api-addr", srv.apiAddr}
 	if srv.debug {
 		args = append(args, "--debug")
 	}
@@ -112,7 +112,12 @@ func (g *globals) ensureServer(ctx context.Context, srv serverFlags) (*client.Cl
 		err := cl.Ping(pingCtx)
 		cancel()
 		if err == nil {
-			return cl, nil
+			if g.conn.token == "" { // the new server has just written its admin token
+				if b, err := os.ReadFile(adminTokenFile(g.dataDir)); err == nil {
+					g.conn.token = strings.TrimSpace(string(b))
+				}
+			}
+			return g.client(), nil
 		}
 	}
 	return nil, &ExitError{Code: ExitUnreachable, Err: fmt.Errorf("haven server did not answer within 20s; see %s", logPath)}

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,17 +41,21 @@ func (e *Error) Error() string { return e.Message }
 
 // Client calls one Haven server.
 type Client struct {
-	base string
-	http *http.Client
-	addr string
+	base  string
+	http  *http.Client
+	addr  string
+	token string
 }
 
-// New returns a client for addr: a unix socket path, or an http(s) URL.
-func New(addr string) *Client {
-	c := &Client{addr: addr}
+// New returns a client for addr — a unix socket path, or an https URL —
+// that authenticates with token. tlsConfig (nil: the system's roots)
+// verifies an https server; Haven's own CA is pinned by passing
+// pki.ClientTLS(ca).
+func New(addr, token string, tlsConfig *tls.Config) *Client {
+	c := &Client{addr: addr, token: token}
 	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
 		c.base = strings.TrimSuffix(addr, "/")
-		c.http = &http.Client{}
+		c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig, Proxy: http.ProxyFromEnvironment}}
 		return c
 	}
 	c.base = "http://haven"
@@ -85,19 +90,27 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 // answer becomes an *Error.
 func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case []byte: // a secret value, sent as it is
+		rd, contentType = bytes.NewReader(b), "application/octet-stream"
+	default:
+		raw, err := json.Marshal(b)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

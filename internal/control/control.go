@@ -10,6 +10,7 @@ import (
 
 	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/spec"
 	"github.com/haven-platform/haven/internal/store"
 )
@@ -22,11 +23,18 @@ type Reconciler interface {
 	Logs(ctx context.Context, q agent.LogQuery, fn func(agent.LogLine) error) error
 }
 
+// SecretLister is what deploys need of the secret store: which secrets an
+// environment has (never their values).
+type SecretLister interface {
+	List(ctx context.Context, env string) ([]secrets.Info, error)
+}
+
 // Controller runs the use cases.
 type Controller struct {
-	Store  store.Store
-	Driver driver.Driver
-	Agent  Reconciler
+	Store   store.Store
+	Driver  driver.Driver
+	Agent   Reconciler
+	Secrets SecretLister
 }
 
 // Change says what a deploy does to one service.
@@ -62,6 +70,9 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 		if all[i].AppEnv == target {
 			previous = &all[i]
 		}
+	}
+	if err := c.externalSecrets(ctx, env, app); err != nil {
+		return spec.Deployment{}, nil, err
 	}
 	if err := routeConflicts(target, app, all); err != nil {
 		return spec.Deployment{}, nil, err

@@ -30,6 +30,7 @@ type haven struct {
 	bin     string
 	dataDir string
 	ingress string
+	apiAddr string // the API's TLS address
 	driver  string
 	server  *exec.Cmd
 }
@@ -41,6 +42,7 @@ func newHaven(t *testing.T, driverName string) *haven {
 		bin:     testbin.Build(t, "github.com/haven-platform/haven/cmd/haven"),
 		dataDir: shortTempDir(t),
 		ingress: freeAddr(t),
+		apiAddr: freeAddr(t),
 		driver:  driverName,
 	}
 	t.Cleanup(func() {
@@ -122,7 +124,7 @@ func (h *haven) mustRun(args ...string) result {
 // its API answers.
 func (h *haven) startServer(extraEnv ...string) {
 	h.t.Helper()
-	cmd := exec.Command(h.bin, "server", "--data-dir", h.dataDir, "--driver", h.driver, "--ingress", h.ingress)
+	cmd := exec.Command(h.bin, "server", "--data-dir", h.dataDir, "--driver", h.driver, "--ingress", h.ingress, "--api-addr", h.apiAddr)
 	cmd.Env = append(os.Environ(), extraEnv...)
 	logFile, err := os.OpenFile(filepath.Join(h.dataDir, "test-server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -112,7 +112,7 @@ func TestUpScaleLogsDown(t *testing.T) {
 	dir := t.TempDir()
 	file := processCompose(t, dir, "shop", 2, map[string]string{"LOG_LINES": "3"})
 
-	r := h.run("up", "-f", file, "--driver", "process", "--ingress", h.ingress)
+	r := h.run("up", "-f", file, "--driver", "process", "--ingress", h.ingress, "--api-addr", h.apiAddr)
 	if m := regexp.MustCompile(`pid (\d+)`).FindStringSubmatch(r.stderr); m != nil {
 		pid, _ := strconv.Atoi(m[1])
 		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })

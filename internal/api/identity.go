@@ -1,0 +1,165 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/haven-platform/haven/internal/auth"
+)
+
+// login exchanges a user's password (and TOTP code) for a session token.
+// Every attempt is audited; failures answer the same whether or not the
+// user exists.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	var req LoginRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	token, info, err := h.auth.Login(r.Context(), req.User, req.Password, req.Code, sourceAddr(r))
+	result := "ok"
+	if err != nil {
+		result = "denied"
+	}
+	if aerr := h.record(r, req.User, "login", "user "+req.User, "", result, 0); aerr != nil && err == nil {
+		writeError(w, aerr) // no session without its audit record
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TokenResponse{Token: token, Info: info})
+}
+
+func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	writeJSON(w, http.StatusOK, id)
+}
+
+func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	user := id.User
+	if r.URL.Query().Get("all") == "1" {
+		if !id.Can(auth.PermAdmin, "") {
+			writeJSON(w, http.StatusForbidden, Error{Kind: KindForbidden, Message: "permission admin needed to list everyone's tokens"})
+			return
+		}
+		user = ""
+	}
+	list, err := h.auth.ListTokens(user)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(list))
+}
+
+func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	var req TokenRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	user := id.User
+	if req.User != "" && req.User != id.User {
+		if !id.Can(auth.PermAdmin, "") {
+			writeJSON(w, http.StatusForbidden, Error{Kind: KindForbidden, Message: "permission admin needed to create a token for another user"})
+			return
+		}
+		user = req.User
+	}
+	if user == "" {
+		writeError(w, badRequest("this token belongs to no user; log in as a user to create tokens"))
+		return
+	}
+	token, info, err := h.auth.CreateToken(user, req.Name, req.Bindings, req.TTL.D())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TokenResponse{Token: token, Info: info})
+}
+
+func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	tokenID := r.PathValue("id")
+	if !id.Can(auth.PermAdmin, "") {
+		own, err := h.auth.ListTokens(id.User)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		mine := false
+		for _, t := range own {
+			mine = mine || t.ID == tokenID
+		}
+		if !mine {
+			writeError(w, errors.Join(auth.ErrNotFound, errors.New("you have no token "+tokenID)))
+			return
+		}
+	}
+	if err := h.auth.RevokeToken(tokenID); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) enableMFA(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	url, secret, err := h.auth.EnableMFA(id.User)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, MFAEnableResponse{URL: url, Secret: secret})
+}
+
+func (h *Handler) confirmMFA(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	var req MFAConfirmRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := h.auth.ConfirmMFA(id.User, req.Code); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	users, err := h.auth.ListUsers()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(users))
+}
+
+func (h *Handler) addUser(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	var req UserRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := h.auth.AddUser(req.Name, req.Password, req.Bindings); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) removeUser(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	if err := h.auth.RemoveUser(r.PathValue("name")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) setBindings(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	var bindings []auth.Binding
+	if !decode(w, r, &bindings) {
+		return
+	}
+	if err := h.auth.SetBindings(r.PathValue("name"), bindings); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+

@@ -1,0 +1,151 @@
+package api
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/haven-platform/haven/internal/audit"
+	"github.com/haven-platform/haven/internal/auth"
+)
+
+// PermPublic marks the few routes anyone may call: health and login.
+const PermPublic auth.Permission = "public"
+
+// handlerFunc is an API handler that knows who calls.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, id auth.Identity)
+
+// Route is one entry of the API's route table.
+type Route struct {
+	Method  string
+	Pattern string
+	// Perm is the permission the route needs, checked against the
+	// environment in the path ({env}) when there is one; routes without
+	// {env} and an environment-scoped permission need it somewhere and
+	// filter their answer.
+	Perm auth.Permission
+	// Action names a mutating route in the audit trail ("" for reads).
+	Action string
+	handle handlerFunc
+}
+
+// Routes returns the route table, for documentation and the permission
+// matrix test.
+func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
+
+// register adds a route. A route without a permission cannot be
+// registered: forgetting one is a programming error found at start-up,
+// never an open endpoint.
+func (h *Handler) register(rt Route) {
+	if rt.Perm == "" {
+		panic(fmt.Sprintf("api: route %s %s registered without a permission", rt.Method, rt.Pattern))
+	}
+	h.routes = append(h.routes, rt)
+	h.mux.HandleFunc(rt.Method+" "+rt.Pattern, h.guard(rt))
+}
+
+// guard authenticates, authorizes and audits around a route's handler.
+// Mutating calls are recorded before they run and refused (503) when the
+// record cannot be written: no change happens without a trace.
+func (h *Handler) guard(rt Route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if rt.Perm == PermPublic {
+			rt.handle(w, r, auth.Identity{})
+			return
+		}
+		env := r.PathValue("env")
+		id, err := h.auth.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			h.record(r, "anonymous", "authenticate", rt.Method+" "+r.URL.Path, env, "denied", http.StatusUnauthorized)
+			writeJSON(w, http.StatusUnauthorized, Error{Kind: KindUnauthenticated, Message: "authentication required: log in with `haven login` or pass a token (HAVEN_TOKEN)"})
+			return
+		}
+		if !allowed(id, rt.Perm, env) {
+			h.record(r, actor(id), orRead(rt.Action), rt.Method+" "+r.URL.Path, env, "denied", http.StatusForbidden)
+			where := ""
+			if env != "" {
+				where = " on environment " + env
+			}
+			writeJSON(w, http.StatusForbidden, Error{Kind: KindForbidden, Message: fmt.Sprintf("permission %s needed%s", rt.Perm, where)})
+			return
+		}
+		if rt.Action == "" {
+			rt.handle(w, r, id)
+			return
+		}
+		target := strings.TrimPrefix(r.URL.Path, "/v1/")
+		if err := h.record(r, actor(id), rt.Action, target, env, "started", 0); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, Error{Kind: KindUnavailable, Message: "the audit trail cannot be written, so no change is accepted: " + err.Error()})
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rt.handle(rec, r, id)
+		result := "ok"
+		if rec.status >= 400 {
+			result = "failed"
+		}
+		_ = h.record(r, actor(id), rt.Action, target, env, result, rec.status)
+	}
+}
+
+// allowed decides a route's permission for id. With no environment in the
+// path, an environment-scoped permission held anywhere is enough (the
+// handler filters what it returns).
+func allowed(id auth.Identity, perm auth.Permission, env string) bool {
+	if env != "" || perm == auth.PermAdmin || perm == auth.PermTokenSelf {
+		return id.Can(perm, env)
+	}
+	for _, b := range id.Bindings {
+		if id.Can(perm, b.Env) {
+			return true
+		}
+	}
+	return false
+}
+
+// record appends to the audit trail; the error matters only to callers
+// that must fail closed.
+func (h *Handler) record(r *http.Request, who, action, target, env, result string, status int) error {
+	_, err := h.audit.Append(audit.Record{Actor: who, Action: action, Target: target, Env: env,
+		Source: sourceAddr(r), UserAgent: r.UserAgent(), Result: result, Status: status})
+	if err != nil {
+		h.log.Error("audit append failed", "action", action, "target", target, "err", err)
+	}
+	return err
+}
+
+func actor(id auth.Identity) string {
+	if id.User != "" {
+		return id.User
+	}
+	return "token:" + id.TokenID
+}
+
+func orRead(action string) string {
+	if action == "" {
+		return "read"
+	}
+	return action
+}
+
+func bearer(r *http.Request) string {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+// sourceAddr is the caller's address from the socket (never from headers a
+// client can set); "local" for the unix socket.
+func sourceAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil || host == "" {
+		if r.RemoteAddr == "" || r.RemoteAddr == "@" {
+			return "local"
+		}
+		return r.RemoteAddr
+	}
+	return host
+}
