@@ -19,12 +19,12 @@ const BootstrapUser = "admin"
 // written in one transaction, so a crash leaves either nothing or both.
 func (s *Service) EnsureAdmin() (token string, created bool, err error) {
 	// Look first, so the usual start (users exist) skips the argon2 run.
-	var any bool
+	var exists bool
 	if err := s.db.View(func(tx *bbolt.Tx) error {
 		k, _ := tx.Bucket(usersBucket).Cursor().First()
-		any = k != nil
+		exists = k != nil
 		return nil
-	}); err != nil || any {
+	}); err != nil || exists {
 		return "", false, err
 	}
 	hash, err := hashPassword(rand.Text()+rand.Text(), s.argon) // 260 random bits

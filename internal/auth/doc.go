@@ -53,7 +53,10 @@
 // are counted in memory per user name (5) and per source address (20)
 // over a sliding 5-minute window; at the limit, logins are refused with
 // ErrRateLimited, without checking the password, until the oldest failure
-// leaves the window. A server restart forgets the counts.
+// leaves the window. An attempt counts as a failure from the moment it
+// starts and is forgiven if it succeeds, so parallel guesses get no more
+// tries than sequential ones. A right password answered by ErrMFARequired
+// is not a failure. A server restart forgets the counts.
 //
 // # Storage
 //

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	bbolt "go.etcd.io/bbolt"
 )
 
@@ -88,4 +89,21 @@ func rawToken(t *testing.T, s *Service, id string) []byte {
 		return nil
 	})
 	return out
+}
+
+// confirmMFA enrols user in MFA and returns the TOTP secret.
+func confirmMFA(t *testing.T, s *Service, clk *fakeClock, user string) string {
+	t.Helper()
+	_, secret, err := s.EnableMFA(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(secret, clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmMFA(user, code); err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }

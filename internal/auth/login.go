@@ -27,7 +27,8 @@ func (s *Service) Login(ctx context.Context, user, password, totpCode, source st
 	// Names are lowercase; folding here means "Alice" finds alice and
 	// cannot count as a different key in the rate limiter.
 	name := strings.ToLower(strings.TrimSpace(user))
-	if !s.limiter.allowed(name, source) {
+	attempt, ok := s.limiter.begin(name, source)
+	if !ok {
 		return "", TokenInfo{}, ErrRateLimited
 	}
 	var u userRecord
@@ -39,6 +40,7 @@ func (s *Service) Login(ctx context.Context, user, password, totpCode, source st
 			return err
 		})
 		if err != nil {
+			s.limiter.forgive(name, source, attempt, false)
 			return "", TokenInfo{}, fmt.Errorf("login: %w", err)
 		}
 	}
@@ -50,10 +52,10 @@ func (s *Service) Login(ctx context.Context, user, password, totpCode, source st
 		password, found = "", false // still pay for one hash below
 	}
 	if !verifyPassword(password, hash) || !found {
-		s.limiter.fail(name, source)
-		return "", TokenInfo{}, ErrUnauthenticated
+		return "", TokenInfo{}, ErrUnauthenticated // counted by begin
 	}
 	if u.MFA.Active != nil && totpCode == "" {
+		s.limiter.forgive(name, source, attempt, false)
 		return "", TokenInfo{}, ErrMFARequired
 	}
 
@@ -86,13 +88,14 @@ func (s *Service) Login(ctx context.Context, user, password, totpCode, source st
 		return err
 	})
 	if errors.Is(err, ErrUnauthenticated) {
-		s.limiter.fail(name, source)
-		return "", TokenInfo{}, ErrUnauthenticated
+		return "", TokenInfo{}, ErrUnauthenticated // counted by begin
 	}
 	if err != nil {
+		// Our fault, not the caller's: do not count it against them.
+		s.limiter.forgive(name, source, attempt, false)
 		return "", TokenInfo{}, fmt.Errorf("login %s: %w", name, err)
 	}
-	s.limiter.succeed(name)
+	s.limiter.forgive(name, source, attempt, true)
 	return token, tok, nil
 }
 

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -127,6 +128,45 @@ func TestLoginRateLimit(t *testing.T) {
 		}
 		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "[2001:db8::1]:443"); err != nil {
 			t.Errorf("from another address: %v", err)
+		}
+	})
+	t.Run("parallel guesses", func(t *testing.T) {
+		// Failures are counted before the password check, so a burst of
+		// concurrent guesses gets no more tries than a sequence would.
+		s := newService(t, newClock())
+		mustAddUser(t, s, "alice")
+		const n = 30
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, _, err := s.Login(ctx, "alice", "wrong-password-x", "", fmt.Sprint("203.0.113.", i))
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		tried := 0
+		for err := range errs {
+			if err == ErrUnauthenticated {
+				tried++
+			} else if err != ErrRateLimited {
+				t.Fatal(err)
+			}
+		}
+		if tried != MaxFailuresPerUser {
+			t.Errorf("%d of %d parallel guesses were checked, want %d", tried, n, MaxFailuresPerUser)
+		}
+	})
+	t.Run("asking for the code is not a failure", func(t *testing.T) {
+		clk := newClock()
+		s := newService(t, clk)
+		mustAddUser(t, s, "alice")
+		confirmMFA(t, s, clk, "alice")
+		for range MaxFailuresPerUser + 1 {
+			if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "203.0.113.1"); !errors.Is(err, ErrMFARequired) {
+				t.Fatalf("%v, want ErrMFARequired", err)
+			}
 		}
 	})
 	t.Run("success resets the user", func(t *testing.T) {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -63,20 +64,19 @@ func (l *limiter) recent(key string, now time.Time) []time.Time {
 	return fs
 }
 
-// allowed reports whether a login for user from source may be tried.
-func (l *limiter) allowed(user, source string) bool {
+// begin admits a login attempt for user from source, or refuses it when
+// either has reached its limit. An admitted attempt counts as a failure at
+// once and is forgiven later if it succeeds: counting only after the
+// (slow) password check would let a burst of parallel guesses all pass the
+// check before the first failure is recorded.
+func (l *limiter) begin(user, source string) (at time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	return len(l.recent(userKey(user), now)) < MaxFailuresPerUser &&
-		len(l.recent(sourceKey(source), now)) < MaxFailuresPerSource
-}
-
-// fail records one failed login.
-func (l *limiter) fail(user, source string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
+	if len(l.recent(userKey(user), now)) >= MaxFailuresPerUser ||
+		len(l.recent(sourceKey(source), now)) >= MaxFailuresPerSource {
+		return time.Time{}, false
+	}
 	if len(l.fails) >= maxLimiterKeys {
 		for k := range l.fails {
 			l.recent(k, now)
@@ -88,20 +88,33 @@ func (l *limiter) fail(user, source string) {
 			delete(l.fails, k)
 		}
 	}
-	for key, max := range map[string]int{userKey(user): MaxFailuresPerUser, sourceKey(source): MaxFailuresPerSource} {
-		fs := append(l.recent(key, now), now)
-		if len(fs) > max { // more than max never changes a decision
-			fs = fs[len(fs)-max:]
-		}
-		l.fails[key] = fs
+	for _, key := range []string{userKey(user), sourceKey(source)} {
+		l.fails[key] = append(l.fails[key], now)
 	}
+	return now, true
 }
 
-// succeed forgets a user's failures after a right password (and code). The
-// source's are kept: one valid account must not reset the count of an
-// address that is guessing at others.
-func (l *limiter) succeed(user string) {
+// forgive takes back the failure begin counted for the attempt at at: the
+// attempt turned out not to be a failure (a right password awaiting its
+// code). If successful, the user's whole count is cleared too, so a user
+// who mistyped a few times starts afresh. The source's other failures are
+// kept: one valid account must not reset the count of an address that is
+// guessing at others.
+func (l *limiter) forgive(user, source string, at time.Time, successful bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.fails, userKey(user))
+	for _, key := range []string{userKey(user), sourceKey(source)} {
+		fs := l.fails[key]
+		if i := slices.IndexFunc(fs, at.Equal); i >= 0 {
+			fs = slices.Delete(fs, i, i+1)
+		}
+		if len(fs) == 0 {
+			delete(l.fails, key)
+		} else {
+			l.fails[key] = fs
+		}
+	}
+	if successful {
+		delete(l.fails, userKey(user))
+	}
 }

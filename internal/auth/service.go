@@ -99,10 +99,15 @@ func get(b *bbolt.Bucket, key string, v any) (bool, error) {
 	if data == nil {
 		return false, nil
 	}
+	return true, decode([]byte(key), data, v)
+}
+
+// decode reads one JSON record (e.g. inside a ForEach).
+func decode(key, data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("decode auth record %q: %w", key, err)
+		return fmt.Errorf("decode auth record %q: %w", key, err)
 	}
-	return true, nil
+	return nil
 }
 
 func put(b *bbolt.Bucket, key string, v any) error {

@@ -184,9 +184,9 @@ func (s *Service) issueToken(tx *bbolt.Tx, user, name string, bindings []Binding
 // ago, so sessions from daily logins do not pile up forever.
 func pruneTokens(tokens *bbolt.Bucket, now time.Time) error {
 	var dead [][]byte
-	err := tokens.ForEach(func(k, _ []byte) error {
+	err := tokens.ForEach(func(k, v []byte) error {
 		var t tokenRecord
-		if _, err := get(tokens, string(k), &t); err != nil {
+		if err := decode(k, v, &t); err != nil {
 			return err
 		}
 		end := t.Expires
@@ -209,9 +209,9 @@ func pruneTokens(tokens *bbolt.Bucket, now time.Time) error {
 func deleteTokensOf(tx *bbolt.Tx, user string) error {
 	tokens := tx.Bucket(tokensBucket)
 	var dead [][]byte
-	err := tokens.ForEach(func(k, _ []byte) error {
+	err := tokens.ForEach(func(k, v []byte) error {
 		var t tokenRecord
-		if _, err := get(tokens, string(k), &t); err != nil {
+		if err := decode(k, v, &t); err != nil {
 			return err
 		}
 		if t.User == user {
@@ -233,9 +233,9 @@ func (s *Service) ListTokens(user string) ([]TokenInfo, error) {
 	var out []TokenInfo
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		tokens := tx.Bucket(tokensBucket)
-		return tokens.ForEach(func(k, _ []byte) error {
+		return tokens.ForEach(func(k, v []byte) error {
 			var t tokenRecord
-			if _, err := get(tokens, string(k), &t); err != nil {
+			if err := decode(k, v, &t); err != nil {
 				return err
 			}
 			if user == "" || t.User == user {

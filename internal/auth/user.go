@@ -182,9 +182,9 @@ func (s *Service) GetUser(name string) (User, error) {
 func (s *Service) ListUsers() ([]User, error) {
 	var out []User
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(usersBucket).ForEach(func(k, _ []byte) error {
+		return tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
 			var u userRecord
-			if _, err := get(tx.Bucket(usersBucket), string(k), &u); err != nil {
+			if err := decode(k, v, &u); err != nil {
 				return err
 			}
 			out = append(out, u.public())
@@ -222,12 +222,12 @@ func (s *Service) updateUser(name string, fn func(*bbolt.Tx, *userRecord) (bool,
 func (s *Service) keepAnAdmin(tx *bbolt.Tx, except string) error {
 	users := tx.Bucket(usersBucket)
 	found := false
-	err := users.ForEach(func(k, _ []byte) error {
+	err := users.ForEach(func(k, v []byte) error {
 		if found || string(k) == except {
 			return nil
 		}
 		var u userRecord
-		if _, err := get(users, string(k), &u); err != nil {
+		if err := decode(k, v, &u); err != nil {
 			return err
 		}
 		found = u.isAdmin()
