@@ -115,7 +115,7 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Secrets: secretStore, Logger: logger})
 	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: secretStore}
 	handler := api.NewHandler(api.Deps{
-		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, AuditPath: auditPath, DataDir: cfg.DataDir, Logger: logger,
+		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, DataDir: cfg.DataDir, Logger: logger,
 		Version: api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()},
 	})
 

@@ -68,7 +68,7 @@ func (h *Handler) queryAudit(w http.ResponseWriter, r *http.Request, _ auth.Iden
 }
 
 func (h *Handler) verifyAudit(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	report, err := audit.Verify(h.auditPath)
+	report, err := h.audit.Verify() // holds appends off while it reads
 	if err != nil {
 		writeError(w, err)
 		return

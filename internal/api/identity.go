@@ -162,4 +162,3 @@ func (h *Handler) setBindings(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-

@@ -24,8 +24,6 @@ type Deps struct {
 	Auth    *auth.Service
 	Secrets *secrets.Store
 	Audit   *audit.Log
-	// AuditPath is the audit file, for verification.
-	AuditPath string
 	// DataDir is where the master key lives, for its rotation.
 	DataDir string
 	Version Version
@@ -34,23 +32,22 @@ type Deps struct {
 
 // Handler serves the API.
 type Handler struct {
-	ctl       *control.Controller
-	auth      *auth.Service
-	secrets   *secrets.Store
-	audit     *audit.Log
-	auditPath string
-	dataDir   string
-	version   Version
-	log       *slog.Logger
-	mux       *http.ServeMux
-	routes    []Route
+	ctl     *control.Controller
+	auth    *auth.Service
+	secrets *secrets.Store
+	audit   *audit.Log
+	dataDir string
+	version Version
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []Route
 }
 
 // NewHandler returns the API handler. Every route is registered here, each
 // with the permission it needs and, when it changes something, the action
 // the audit trail records.
 func NewHandler(d Deps) *Handler {
-	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, auditPath: d.AuditPath, dataDir: d.DataDir,
+	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, dataDir: d.DataDir,
 		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux()}
 	for _, rt := range []Route{
 		{Method: "GET", Pattern: "/v1/healthz", Perm: PermPublic, handle: h.healthz},
