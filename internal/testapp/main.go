@@ -13,12 +13,16 @@
 //	IGNORE_SIGTERM  "1": keep serving after SIGTERM (tests SIGKILL escalation)
 //
 // Endpoints: / answers "NAME INSTANCE-HOSTNAME"; /healthz answers 200 (or 503);
-// /sleep?d=1s answers after the duration; /echo-headers writes request headers.
+// /sleep?d=1s answers after the duration; /echo-headers writes request headers;
+// /dial?addr=host:port&timeout=1s opens a TCP connection from inside the
+// instance (scratch images have no shell to try one with) and answers 200
+// "connected" or 502 with the dial error (timeout defaults to 1s).
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -71,6 +75,29 @@ func main() {
 		for _, k := range keys {
 			fmt.Fprintf(w, "%s: %s\n", k, r.Header.Get(k))
 		}
+	})
+	mux.HandleFunc("/dial", func(w http.ResponseWriter, r *http.Request) {
+		addr := r.URL.Query().Get("addr")
+		if addr == "" {
+			http.Error(w, "addr=host:port is required", http.StatusBadRequest)
+			return
+		}
+		timeout := time.Second
+		if s := r.URL.Query().Get("timeout"); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				http.Error(w, "bad timeout "+strconv.Quote(s), http.StatusBadRequest)
+				return
+			}
+			timeout = d
+		}
+		c, err := (&net.Dialer{Timeout: timeout}).DialContext(r.Context(), "tcp", addr)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		c.Close()
+		fmt.Fprintln(w, "connected")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s %s\n", name, host, r.URL.Path)

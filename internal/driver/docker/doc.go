@@ -9,6 +9,19 @@
 // (spec.AppEnv.ResourceName("default")) and its own copy of every named
 // volume, so two environments of the same app share nothing.
 //
+// CopyVolumes (copy.go) gives one environment a crash-consistent copy of
+// another's named volumes, for `haven env create --with-data`: the
+// source's containers are paused while the Engine's archive API streams
+// each volume into the new one through helper containers that are never
+// started, so it needs neither a shell in any image nor a registry.
+//
+// Environments are isolated by the Engine: containers on two different
+// user-defined bridge networks cannot connect to each other (its
+// DOCKER-ISOLATION-STAGE iptables chains drop the traffic, with the
+// daemon's default iptables=true), and a network's embedded DNS answers
+// only for its own containers. TestEnvIsolation checks both from inside a
+// container.
+//
 // Docker never restarts a Haven container (restart policy "no"): the agent
 // decides replacements, from the exits Events reports.
 //

@@ -28,6 +28,9 @@ type Driver struct {
 	// Engine's own duplicate check covers other processes, but two
 	// goroutines racing on the same name would otherwise both see "absent".
 	envMu sync.Mutex
+	// afterPause, when set (by tests), runs in CopyVolumes once the source
+	// volumes' containers are paused, before anything is copied.
+	afterPause func()
 }
 
 // New connects to the Docker Engine named by the environment (DOCKER_HOST,
