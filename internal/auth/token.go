@@ -40,7 +40,9 @@ const (
 )
 
 var (
-	secretEncoding = base64.RawURLEncoding
+	// Strict: a secret has exactly one spelling. Lax decoding ignores the
+	// last character's two spare bits, so four spellings would be accepted.
+	secretEncoding = base64.RawURLEncoding.Strict()
 	// tokenLen is the length of hvn_<16 hex>_<43 base64url>.
 	tokenLen = len(tokenPrefix) + 2*idBytes + 1 + secretEncoding.EncodedLen(secretBytes)
 )

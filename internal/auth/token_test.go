@@ -47,7 +47,8 @@ func TestTokenLifecycle(t *testing.T) {
 
 	// Wrong secret with a right id; a flipped character; unknown id.
 	for _, bad := range []string{
-		secret[:len(secret)-1] + flip(secret[len(secret)-1]),
+		secret[:len(secret)-1] + flip(secret[len(secret)-1]), // also the spare bits
+		secret[:30] + flip(secret[30]) + secret[31:],
 		"hvn_0000000000000000_" + secret[21:],
 		"",
 		"hvn_" + info.ID,
