@@ -268,7 +268,7 @@ func errorKind(err error) (string, int) {
 		return KindNotFound, http.StatusNotFound
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, driver.ErrNotFound):
 		return KindNotFound, http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, driver.ErrPortInUse), errors.Is(err, secrets.ErrKeyFromEnv):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, driver.ErrPortInUse), errors.Is(err, secrets.ErrKeyFromEnv), errors.Is(err, auth.ErrExists):
 		return KindConflict, http.StatusConflict
 	case errors.Is(err, driver.ErrUnavailable):
 		return KindUnavailable, http.StatusServiceUnavailable

@@ -30,19 +30,15 @@ func readLine(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// parseBindings reads ROLE:ENV pairs ("developer:prod", "admin:*").
+// parseBindings reads ROLE@ENV bindings ("developer@prod", "admin").
 func parseBindings(pairs []string) ([]auth.Binding, error) {
 	var out []auth.Binding
 	for _, p := range pairs {
-		role, env, ok := strings.Cut(p, ":")
-		if !ok || env == "" {
-			return nil, &ExitError{Code: ExitInvalid, Err: fmt.Errorf("binding %q must be ROLE:ENV, for example developer:staging or viewer:*", p)}
-		}
-		r, err := auth.ParseRole(role)
+		b, err := auth.ParseBinding(p)
 		if err != nil {
 			return nil, &ExitError{Code: ExitInvalid, Err: err}
 		}
-		out = append(out, auth.Binding{Role: r, Env: env})
+		out = append(out, b)
 	}
 	return out, nil
 }
@@ -117,7 +113,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 	create := &cobra.Command{
 		Use:     "create NAME",
 		Short:   "Create a token; it is printed once and stored hashed",
-		Example: "  haven token create ci-deploy --bind developer:staging --ttl 720h",
+		Example: "  haven token create ci-deploy --bind developer@staging --ttl 720h",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			bindings, err := parseBindings(binds)
@@ -136,7 +132,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE:ENV the token may act as (repeatable; default: all of the user's)")
+	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all of the user's)")
 	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 90 days, at most a year)")
 	create.Flags().StringVar(&user, "user", "", "whose token (admins only; default yourself)")
 	var all bool
@@ -175,7 +171,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 func bindingsString(bs []auth.Binding) string {
 	parts := make([]string, len(bs))
 	for i, b := range bs {
-		parts[i] = string(b.Role) + ":" + b.Env
+		parts[i] = b.String()
 	}
 	return orDash(strings.Join(parts, ","))
 }
@@ -185,9 +181,9 @@ func newUserCmd(g *globals) *cobra.Command {
 	var binds []string
 	var passwordStdin bool
 	add := &cobra.Command{
-		Use:     "add NAME --bind ROLE:ENV",
+		Use:     "add NAME --bind ROLE@ENV",
 		Short:   "Add a user; without --password-stdin a password is generated and printed once",
-		Example: "  haven user add ana --bind developer:staging --bind viewer:prod",
+		Example: "  haven user add ana --bind developer@staging --bind viewer@prod",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			bindings, err := parseBindings(binds)
@@ -215,7 +211,7 @@ func newUserCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	add.Flags().StringArrayVar(&binds, "bind", nil, "ROLE:ENV (repeatable): viewer, developer, devops or admin, on an environment or *")
+	add.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV (repeatable): viewer, developer or devops on an environment or *; admin")
 	add.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
 	list := &cobra.Command{
 		Use: "list", Short: "List users", Args: cobra.NoArgs,
@@ -246,7 +242,7 @@ func newUserCmd(g *globals) *cobra.Command {
 	}
 	var rebinds []string
 	bind := &cobra.Command{
-		Use: "bind NAME --bind ROLE:ENV", Short: "Replace a user's role bindings", Args: cobra.ExactArgs(1),
+		Use: "bind NAME --bind ROLE@ENV", Short: "Replace a user's role bindings", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			bindings, err := parseBindings(rebinds)
 			if err != nil {
@@ -259,7 +255,7 @@ func newUserCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	bind.Flags().StringArrayVar(&rebinds, "bind", nil, "ROLE:ENV (repeatable)")
+	bind.Flags().StringArrayVar(&rebinds, "bind", nil, "ROLE@ENV (repeatable)")
 	root.AddCommand(add, list, remove, bind)
 	return root
 }

@@ -45,12 +45,20 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(deploymentsBucket)
-		return err
-	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init store %s: %w", path, err)
+	// A write transaction rewrites bbolt's meta page even when it changes
+	// nothing, so the bucket is created only on a fresh file: opening an
+	// existing store (before its master key is checked, say) leaves it
+	// byte for byte as it was.
+	var fresh bool
+	_ = db.View(func(tx *bbolt.Tx) error { fresh = tx.Bucket(deploymentsBucket) == nil; return nil })
+	if fresh {
+		if err := db.Update(func(tx *bbolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists(deploymentsBucket)
+			return err
+		}); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("init store %s: %w", path, err)
+		}
 	}
 	return &Store{db: db, now: time.Now}, nil
 }
