@@ -65,6 +65,14 @@ func main() {
 		time.Sleep(d)
 		fmt.Fprintf(w, "%s %s slept %s\n", name, host, d)
 	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
 	mux.HandleFunc("/echo-headers", func(w http.ResponseWriter, r *http.Request) {
 		keys := make([]string, 0, len(r.Header))
 		for k := range r.Header {

@@ -52,7 +52,11 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	if err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: create container: %w", name, err)
 	}
-	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+	err = d.copySecrets(ctx, created.ID, req)
+	if err == nil {
+		err = d.cli.ContainerStart(ctx, created.ID, container.StartOptions{})
+	}
+	if err != nil {
 		// Start failed, so nothing ran: remove the container with a context
 		// of its own, since ctx may be what failed.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -168,6 +172,9 @@ func containerConfig(req driver.StartRequest, env spec.AppEnv) (*container.Confi
 		sec, ok := req.App.Secrets[ref.Source]
 		if !ok {
 			return nil, nil, nil, fmt.Errorf("secret %q used by %s is not declared by app %s", ref.Source, svc.Name, req.App.Name)
+		}
+		if sec.External {
+			continue // copied into the container before it starts (secrets.go)
 		}
 		// Checked here because the Engine's "bind source path does not
 		// exist" does not say which secret it is.

@@ -14,7 +14,10 @@ import (
 	"github.com/haven-platform/haven/internal/spec"
 )
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver       = (*Driver)(nil)
+	_ driver.VolumeCopier = (*Driver)(nil)
+)
 
 // pingTimeout bounds the reachability check in New: a daemon that does not
 // answer a ping within it is as good as absent for an interactive command.

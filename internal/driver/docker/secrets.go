@@ -1,0 +1,63 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/haven-platform/haven/internal/driver"
+)
+
+// copySecrets puts the values of the service's external secrets at
+// /run/secrets/<target> in the created container, before it starts. The
+// values travel from the secret store to the Engine in memory: no file in
+// Haven's data directory ever holds them. Mode 0444 as compose gives file
+// secrets, so an app running as a non-root user can read them.
+func (d *Driver) copySecrets(ctx context.Context, id string, req driver.StartRequest) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	wrote := false
+	for _, ref := range req.Service.Secrets {
+		sec, ok := req.App.Secrets[ref.Source]
+		if !ok || !sec.External {
+			continue
+		}
+		value, ok := req.SecretValues[ref.Source]
+		if !ok {
+			return fmt.Errorf("secret %q: no value was resolved for it", ref.Source)
+		}
+		if !wrote {
+			for _, dir := range []string{"run/", "run/secrets/"} {
+				if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: now}); err != nil {
+					return err
+				}
+			}
+			wrote = true
+		}
+		target := ref.Target
+		if target == "" {
+			target = ref.Source
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "run/secrets/" + target, Mode: 0o444, Size: int64(len(value)), ModTime: now}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(value); err != nil {
+			return err
+		}
+	}
+	if !wrote {
+		return nil
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := d.cli.CopyToContainer(ctx, id, "/", &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("deliver secrets: %w", err)
+	}
+	return nil
+}
