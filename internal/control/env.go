@@ -67,7 +67,7 @@ func (c *Controller) CreateEnv(ctx context.Context, name, from string, withData 
 	if len(sources) == 0 {
 		return Environment{}, fmt.Errorf("%w: environment %q has no apps to copy (see `haven env list`)", spec.ErrInvalid, from)
 	}
-	copier, canCopy := c.Driver.(driver.VolumeCopier)
+	copier, canCopy := driver.CopierOf(c.Driver)
 	if withData && !canCopy {
 		return Environment{}, fmt.Errorf("%w: the %s driver cannot copy volumes; create the environment without --with-data", spec.ErrInvalid, c.Driver.Name())
 	}

@@ -13,6 +13,9 @@ type owned struct {
 	owner string
 }
 
+// Unwrap returns the wrapped driver, for optional abilities (CopierOf).
+func (o *owned) Unwrap() Driver { return o.Driver }
+
 func (o *owned) Start(ctx context.Context, req StartRequest) (Instance, error) {
 	req.Labels.Owner = o.owner
 	return o.Driver.Start(ctx, req)
@@ -52,4 +55,19 @@ func (o *owned) Events(ctx context.Context) (<-chan Event, error) {
 		}
 	}()
 	return out, nil
+}
+
+// CopierOf returns d's VolumeCopier, looking through wrappers such as
+// Owned, or false when the driver cannot copy volumes.
+func CopierOf(d Driver) (VolumeCopier, bool) {
+	for {
+		if c, ok := d.(VolumeCopier); ok {
+			return c, true
+		}
+		w, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			return nil, false
+		}
+		d = w.Unwrap()
+	}
 }
