@@ -23,14 +23,12 @@ func TestEnvironmentCloneWithData(t *testing.T) {
 		t.Fatalf("examples/mall/build.sh: %v\n%s", err, out)
 	}
 	buildTestImage(t)
+	envs := []string{"prod", "staging", "dev-2"}
+	removeApp("mall", envs...) // leftovers of an interrupted run
+	// Registered before the server exists, so it runs after the server
+	// has stopped: nothing can recreate what it removes.
+	t.Cleanup(func() { removeApp("mall", envs...) })
 	h := newHaven(t, "docker")
-	removeContainers(t, "mall")
-	for _, env := range []string{"prod", "staging", "dev-2"} {
-		vol := "haven_mall_" + env + "_pgdata"
-		t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", vol).Run() })
-		net := "haven_mall_" + env + "_default"
-		t.Cleanup(func() { exec.Command("docker", "network", "rm", net).Run() })
-	}
 	h.startServer()
 	h.mustRun("up", "-f", filepath.Join(root, "examples/mall/compose.yaml"), "--env", "prod", "--timeout", "3m")
 	h.mustRun("env", "create", "staging", "--from", "prod", "--timeout", "3m")
@@ -69,6 +67,20 @@ func TestEnvironmentCloneWithData(t *testing.T) {
 	}
 	if got := dial(t, probe, "postgres:5432"); got != http.StatusOK {
 		t.Errorf("a container in dev-2 cannot reach dev-2's own database (status %d): the isolation test proves nothing", got)
+	}
+}
+
+// removeApp force-removes an app's containers, then its volumes and
+// networks in the given environments, in that order (a volume in use
+// cannot go).
+func removeApp(app string, envs ...string) {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=dev.haven.app="+app).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+	for _, env := range envs {
+		exec.Command("docker", "volume", "rm", "-f", "haven_"+app+"_"+env+"_pgdata").Run()
+		exec.Command("docker", "network", "rm", "haven_"+app+"_"+env+"_default").Run()
 	}
 }
 

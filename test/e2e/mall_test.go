@@ -25,9 +25,9 @@ func TestMallDemo(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("examples/mall/build.sh: %v\n%s", err, out)
 	}
+	removeApp("mall", "default")
+	t.Cleanup(func() { removeApp("mall", "default") }) // runs after the server stops
 	h := newHaven(t, "docker")
-	removeContainers(t, "mall")
-	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", "haven_mall_default_pgdata").Run() })
 	h.startServer()
 	r := h.mustRun("up", "-f", filepath.Join(root, "examples/mall/compose.yaml"), "--timeout", "3m")
 	if !strings.Contains(r.stderr, "mall/default is ready") {
