@@ -16,6 +16,7 @@ const (
 	ExitInvalid     = 2 // bad input: usage, compose file, image, port — fix and retry
 	ExitNotReady    = 3 // deployed, but the app did not become healthy (crash loop, timeout)
 	ExitUnreachable = 4 // no server, or the runtime (Docker) is not available
+	ExitDenied      = 5 // not authenticated, or not permitted (log in, or ask an admin for a role)
 )
 
 // ExitError carries the exit code a command ends with.
@@ -43,6 +44,8 @@ func ExitCode(err error) int {
 			return ExitInvalid
 		case api.KindUnavailable:
 			return ExitUnreachable
+		case api.KindUnauthenticated, api.KindForbidden, api.KindRateLimited:
+			return ExitDenied
 		}
 		return ExitFailure
 	}

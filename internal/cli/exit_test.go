@@ -23,6 +23,8 @@ func TestExitCode(t *testing.T) {
 		{&client.Error{Kind: api.KindConflict}, ExitInvalid},
 		{&client.Error{Kind: api.KindUnavailable}, ExitUnreachable},
 		{&client.Error{Kind: api.KindInternal}, ExitFailure},
+		{&client.Error{Kind: api.KindForbidden}, ExitDenied},
+		{&client.Error{Kind: api.KindUnauthenticated}, ExitDenied},
 		{fmt.Errorf("%w at /x.sock", client.ErrUnreachable), ExitUnreachable},
 		{fmt.Errorf("docker: %w", driver.ErrUnavailable), ExitUnreachable},
 		{fmt.Errorf("ingress: %w", driver.ErrPortInUse), ExitInvalid},

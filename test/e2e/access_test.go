@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,5 +123,60 @@ func TestWrongMasterKeyRefusesToStart(t *testing.T) {
 	got := h.mustRun("secret", "get", "db", "--env", "prod")
 	if got.stdout != "s3cret-value" {
 		t.Fatalf("secret after restart with the right key: %q", got.stdout)
+	}
+}
+
+// TestRemoteLoginOverTLS: a developer bound to staging logs in over the
+// API's TLS listener (trusting the CA the server generated), gets a saved
+// context, deploys to staging, and is refused in prod with a 403 naming
+// the permission. Without the CA, the TLS handshake fails.
+func TestRemoteLoginOverTLS(t *testing.T) {
+	h := newHaven(t, "process")
+	h.startServer()
+	add := exec.Command(h.bin, "--data-dir", h.dataDir, "user", "add", "ana", "--bind", "developer@staging", "--password-stdin")
+	add.Stdin = strings.NewReader("a long enough password\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	config := filepath.Join(t.TempDir(), "config")
+	server := "https://" + h.apiAddr
+	ca := filepath.Join(h.dataDir, "tls", "ca.crt")
+	remote := func(stdin string, args ...string) result {
+		t.Helper()
+		cmd := exec.Command(h.bin, args...)
+		cmd.Env = append(os.Environ(), "HAVEN_CONFIG="+config, "HAVEN_DATA_DIR=", "HOME="+t.TempDir())
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{stdout: out.String(), stderr: errb.String(), code: code}
+	}
+	if r := remote("a long enough password\n", "login", "--server", server, "--user", "ana", "--password-stdin"); r.code == 0 || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("login without the CA must fail the TLS handshake: %s", r)
+	}
+	if r := remote("wrong password here\n", "login", "--server", server, "--ca", ca, "--user", "ana", "--password-stdin"); r.code != 5 {
+		t.Fatalf("login with a wrong password: %s", r)
+	}
+	if r := remote("a long enough password\n", "login", "--server", server, "--ca", ca, "--user", "ana", "--password-stdin"); r.code != 0 {
+		t.Fatalf("login: %s", r)
+	}
+	if b, _ := os.ReadFile(config); !strings.Contains(string(b), "hvn_") {
+		t.Fatalf("no token saved in the context file:\n%s", b)
+	}
+	file := processCompose(t, t.TempDir(), "remote", 1, nil)
+	if r := remote("", "deploy", "-f", file, "--env", "staging", "--wait", "--timeout", "60s"); r.code != 0 {
+		t.Fatalf("developer deploy to staging: %s", r)
+	}
+	t.Cleanup(func() { h.run("down", "--app", "remote", "--env", "staging") })
+	r := remote("", "deploy", "-f", file, "--env", "prod")
+	if r.code != 5 || !strings.Contains(r.stderr, "permission app.deploy needed on environment prod") {
+		t.Fatalf("developer deploy to prod: %s", r)
+	}
+	if r := remote("", "secret", "list", "--env", "staging"); r.code != 5 || !strings.Contains(r.stderr, "secret.list") {
+		t.Fatalf("developer secret list: %s", r)
 	}
 }
