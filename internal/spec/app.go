@@ -95,6 +95,9 @@ type Service struct {
 	StopGracePeriod Duration `json:"stop_grace_period,omitempty"`
 	// Routes send ingress traffic to this service.
 	Routes []Route `json:"routes,omitempty"`
+	// Release says how a new revision replaces the running one (nil: a
+	// rolling release with the defaults).
+	Release *ReleasePolicy `json:"release,omitempty"`
 }
 
 // Build says how to build a service's image from a local context.

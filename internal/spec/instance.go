@@ -83,6 +83,7 @@ func (s Service) Revision() string {
 	c := s
 	c.Replicas = 0
 	c.Routes = nil
+	c.Release = nil // how to release a revision is not part of it
 	if c.ImageID != "" {
 		c.Build = nil // the built image's identity already covers its inputs
 	}
