@@ -183,3 +183,14 @@ type Release struct {
 	// analysis figures, last log lines.
 	Reason string `json:"reason,omitempty"`
 }
+
+// Event is one line of the event stream (`haven events`): a release step,
+// a rollback, a failure.
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	AppEnv  AppEnv    `json:"app_env"`
+	Service string    `json:"service,omitempty"`
+	Release int64     `json:"release,omitempty"`
+	Message string    `json:"message"`
+}

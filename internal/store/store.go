@@ -32,6 +32,26 @@ type Store interface {
 	ListDeployments(ctx context.Context) ([]spec.Deployment, error)
 	// DeleteDeployment removes env's desired state; ErrNotFound if absent.
 	DeleteDeployment(ctx context.Context, env spec.AppEnv) error
+
+	// RecordRevision returns the service's revision with svc's hash,
+	// recording it as the next number when the service has none with that
+	// hash yet. Revisions are immutable once recorded.
+	RecordRevision(ctx context.Context, env spec.AppEnv, svc spec.Service, cause string) (spec.Revision, error)
+	// Revisions returns a service's revisions, oldest first.
+	Revisions(ctx context.Context, env spec.AppEnv, service string) ([]spec.Revision, error)
+	// PutRelease stores a release; one with ID 0 gets the next ID.
+	PutRelease(ctx context.Context, r spec.Release) (spec.Release, error)
+	// LatestRelease returns the service's newest release, or ErrNotFound.
+	LatestRelease(ctx context.Context, env spec.AppEnv, service string) (spec.Release, error)
+	// Releases returns up to limit of the newest releases of env (every
+	// service when service is ""), newest first.
+	Releases(ctx context.Context, env spec.AppEnv, service string, limit int) ([]spec.Release, error)
+	// AppendEvent adds an event to the event stream and returns it with
+	// its sequence number set. The stream keeps the newest 10,000 events.
+	AppendEvent(ctx context.Context, e spec.Event) (spec.Event, error)
+	// Events returns events with a sequence number above after, oldest
+	// first, at most limit.
+	Events(ctx context.Context, after uint64, limit int) ([]spec.Event, error)
 	// Close releases the store.
 	Close() error
 }
