@@ -35,8 +35,13 @@ type Input struct {
 	// App is the desired app; nil when the app+environment was taken down,
 	// in which case every instance is stopped.
 	App *spec.App
-	// Revisions maps each service to its current revision (spec.Service.Revision).
+	// Revisions maps each service to its desired revision
+	// (spec.Service.Revision): the one dependencies are judged on.
 	Revisions map[string]string
+	// Targets maps a service to how many live instances of each revision
+	// it should have, as its release decided (package release). A service
+	// without targets wants Replicas of its desired revision.
+	Targets map[string]map[string]int
 	// Instances are the observed instances of the app+environment.
 	Instances []Observed
 	// Crashes by service name.
@@ -125,12 +130,11 @@ func Backoff(count int) time.Duration {
 //     of a one-shot service (restart: no, or on-failure after exit 0) that
 //     finished are kept as its completion record;
 //   - unhealthy instances are stopped (and so replaced);
-//   - missing instances of the current revision are started unless a
-//     dependency is not ready or the service is backing off after crashes;
-//   - surplus instances are stopped, those not yet serving first;
-//   - instances of an older revision are stopped as soon as enough healthy
-//     instances of the current revision replace them, so traffic never has
-//     fewer healthy instances than before the change;
+//   - each revision gets the number of live instances its target asks for
+//     (the release decides them): missing ones are started unless a
+//     dependency is not ready or the service is backing off after crashes,
+//     surplus ones are stopped, those not yet serving first;
+//   - instances of revisions without a target are stopped;
 //   - instances of services no longer desired are stopped.
 func Decide(in Input) Plan {
 	var p Plan
@@ -173,66 +177,66 @@ func retire(o Observed, reason string) []Action {
 
 func (p *Plan) decideService(in Input, svc *spec.Service, instances []Observed) {
 	rev := in.Revisions[svc.Name]
-	var current, old []Observed
-	completed := 0
+	targets := in.Targets[svc.Name]
+	if targets == nil {
+		targets = map[string]int{rev: svc.Replicas}
+	}
+	live := map[string][]Observed{}
+	completed := map[string]int{}
 	for _, o := range instances {
 		switch {
 		case o.State == spec.StateDraining:
 			// being stopped already; counts for nothing
 		case o.State == spec.StateExited || o.State == spec.StateStopped:
-			if o.Revision == rev && (finished(svc.Restart, o) || svc.Restart == spec.RestartNever) {
+			if targets[o.Revision] > 0 && (finished(svc.Restart, o) || svc.Restart == spec.RestartNever) {
 				// A one-shot's record: kept, and never replaced. restart: no
 				// keeps even a failed run, as compose does.
-				completed++
+				completed[o.Revision]++
 				continue
 			}
 			reason := fmt.Sprintf("exited with code %d", o.ExitCode)
-			if o.Revision != rev {
-				reason = "exited; old revision"
+			if targets[o.Revision] == 0 {
+				reason = "exited; revision no longer wanted"
 			}
 			p.Actions = append(p.Actions, Action{Kind: Remove, Service: svc.Name, ID: o.ID, Reason: reason})
 		case o.State == spec.StateUnhealthy:
 			p.Actions = append(p.Actions, Action{Kind: Stop, Service: svc.Name, ID: o.ID, Reason: "failed its health check"})
-		case o.Revision == rev:
-			current = append(current, o)
 		default:
-			old = append(old, o)
+			live[o.Revision] = append(live[o.Revision], o)
 		}
 	}
 
-	want := svc.Replicas - completed
-	if want < 0 {
-		want = 0
-	}
-	// Surplus: stop the newest not-yet-serving instances first, then the newest healthy.
-	if len(current) > want {
-		sort.SliceStable(current, func(i, j int) bool { return servingFirst(current[i], current[j]) })
-		for _, o := range current[want:] {
-			p.Actions = append(p.Actions, Action{Kind: Stop, Service: svc.Name, ID: o.ID, Reason: fmt.Sprintf("scale down to %d", svc.Replicas)})
+	// Revisions without a target: every live instance goes. (A target of
+	// 0 is a scale-down, below.)
+	for _, r := range sortedKeys(live) {
+		if _, ok := targets[r]; ok {
+			continue
 		}
-		current = current[:want]
-	}
-	healthy := 0
-	for _, o := range current {
-		if o.State == spec.StateHealthy {
-			healthy++
+		for _, o := range live[r] {
+			p.Actions = append(p.Actions, Action{Kind: Stop, Service: svc.Name, ID: o.ID, Reason: "revision " + r + " no longer wanted"})
 		}
 	}
-	// Old revision: keep as many healthy old instances as the new revision
-	// still lacks, stop the rest.
-	if len(old) > 0 {
-		sort.SliceStable(old, func(i, j int) bool { return servingFirst(old[i], old[j]) })
-		keep := svc.Replicas - healthy
-		for i, o := range old {
-			if i < keep && o.State == spec.StateHealthy {
-				continue
+
+	var starts []Action
+	for _, r := range sortedKeys(targets) {
+		want := targets[r] - completed[r]
+		if want < 0 {
+			want = 0
+		}
+		have := live[r]
+		if len(have) > want {
+			// Surplus: stop the newest not-yet-serving instances first, then the newest healthy.
+			sort.SliceStable(have, func(i, j int) bool { return servingFirst(have[i], have[j]) })
+			for _, o := range have[want:] {
+				p.Actions = append(p.Actions, Action{Kind: Stop, Service: svc.Name, ID: o.ID, Reason: fmt.Sprintf("scale %s down to %d", r, targets[r])})
 			}
-			p.Actions = append(p.Actions, Action{Kind: Stop, Service: svc.Name, ID: o.ID, Reason: "replaced by revision " + rev})
+			continue
+		}
+		for i := len(have); i < want; i++ {
+			starts = append(starts, Action{Kind: Start, Service: svc.Name, Revision: r, Reason: fmt.Sprintf("%d of %d running", i, want)})
 		}
 	}
-
-	missing := want - len(current)
-	if missing <= 0 {
+	if len(starts) == 0 {
 		return
 	}
 	if msg := unmetDependency(in, svc); msg != "" {
@@ -250,9 +254,7 @@ func (p *Plan) decideService(in Input, svc *spec.Service, instances []Observed) 
 			return
 		}
 	}
-	for i := 0; i < missing; i++ {
-		p.Actions = append(p.Actions, Action{Kind: Start, Service: svc.Name, Revision: rev, Reason: fmt.Sprintf("%d of %d running", len(current)+i, want)})
-	}
+	p.Actions = append(p.Actions, starts...)
 }
 
 // finished reports whether an exited instance completed the work of a

@@ -102,17 +102,25 @@ func TestDecide(t *testing.T) {
 		}},
 		{"new revision starts alongside old", Input{
 			App: app(svc("web", 2)), Revisions: revs("web", "r2"),
+			Targets:   map[string]map[string]int{"web": {"r1": 2, "r2": 2}},
 			Instances: []Observed{inst("a", "web", "r1", spec.StateHealthy, 1), inst("b", "web", "r1", spec.StateHealthy, 2)},
 		}},
 		{"old revision stops as new becomes healthy", Input{
 			App: app(svc("web", 2)), Revisions: revs("web", "r2"),
+			Targets: map[string]map[string]int{"web": {"r1": 1, "r2": 2}},
 			Instances: []Observed{inst("a", "web", "r1", spec.StateHealthy, 1), inst("b", "web", "r1", spec.StateHealthy, 2),
 				inst("c", "web", "r2", spec.StateHealthy, 3), inst("d", "web", "r2", spec.StateStarting, 4)},
 		}},
 		{"unhealthy old revision goes first", Input{
 			App: app(svc("web", 2)), Revisions: revs("web", "r2"),
+			Targets: map[string]map[string]int{"web": {"r1": 1, "r2": 2}},
 			Instances: []Observed{inst("a", "web", "r1", spec.StateStarting, 1), inst("b", "web", "r1", spec.StateHealthy, 2),
 				inst("c", "web", "r2", spec.StateStarting, 3), inst("d", "web", "r2", spec.StateStarting, 4)},
+		}},
+		{"revision without a target is stopped", Input{
+			App: app(svc("web", 2)), Revisions: revs("web", "r2"),
+			Targets:   map[string]map[string]int{"web": {"r2": 2}},
+			Instances: []Observed{inst("a", "web", "r1", spec.StateHealthy, 1), inst("c", "web", "r2", spec.StateHealthy, 3), inst("d", "web", "r2", spec.StateHealthy, 4)},
 		}},
 		{"dependency not healthy holds the dependent", Input{
 			App:       app(svc("db", 1), svc("api", 2, dependsOn("db", spec.ConditionHealthy))),

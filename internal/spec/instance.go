@@ -22,7 +22,13 @@ const (
 	// directory) that created the instance. Several servers may share one
 	// Docker engine; each manages only what it owns.
 	LabelOwner = "dev.haven.owner"
+	// LabelRole marks instances that are not replicas of their service:
+	// "migrate" for a release's one-off migration task.
+	LabelRole = "dev.haven.role"
 )
+
+// RoleMigrate is the role of a release's migration task.
+const RoleMigrate = "migrate"
 
 // InstanceLabels identify one instance of a service revision.
 type InstanceLabels struct {
@@ -35,6 +41,8 @@ type InstanceLabels struct {
 	Instance string `json:"instance"`
 	// Owner is the id of the server that created the instance.
 	Owner string `json:"owner,omitempty"`
+	// Role is "" for a service's replicas, RoleMigrate for a migration task.
+	Role string `json:"role,omitempty"`
 }
 
 // Map renders the labels as the key/value set put on containers.
@@ -47,6 +55,7 @@ func (l InstanceLabels) Map() map[string]string {
 		LabelRevision: l.Revision,
 		LabelInstance: l.Instance,
 		LabelOwner:    l.Owner,
+		LabelRole:     l.Role,
 	}
 }
 
@@ -56,7 +65,7 @@ func ParseInstanceLabels(m map[string]string) (l InstanceLabels, ok bool) {
 	if m[LabelManaged] != "true" {
 		return l, false
 	}
-	l = InstanceLabels{App: m[LabelApp], Env: m[LabelEnv], Service: m[LabelService], Revision: m[LabelRevision], Instance: m[LabelInstance], Owner: m[LabelOwner]}
+	l = InstanceLabels{App: m[LabelApp], Env: m[LabelEnv], Service: m[LabelService], Revision: m[LabelRevision], Instance: m[LabelInstance], Owner: m[LabelOwner], Role: m[LabelRole]}
 	return l, l.App != "" && l.Env != "" && l.Service != "" && l.Instance != ""
 }
 

@@ -50,6 +50,10 @@ type ServiceStatus struct {
 	LastLogs  []string         `json:"last_logs,omitempty"`
 	Routes    []string         `json:"routes,omitempty"`
 	Instances []InstanceStatus `json:"instances"`
+	// Release is the service's release in progress, or its latest one.
+	Release *Release `json:"release,omitempty"`
+	// Weights is the traffic split by revision while a release moves it.
+	Weights map[string]int `json:"weights,omitempty"`
 }
 
 // InstanceStatus is the observed state of one instance.

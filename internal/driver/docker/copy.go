@@ -23,11 +23,8 @@ import (
 	"github.com/haven-platform/haven/internal/spec"
 )
 
-// LabelRole marks the short-lived helper containers CopyVolumes creates
-// (value "volume-copy"). They carry no instance labels, so List and Events
-// ignore them; the app and environment labels (of the target) let whoever
-// cleans up an environment find one left behind by a crash.
-const LabelRole = "dev.haven.role"
+// Helper containers CopyVolumes creates carry spec.LabelRole
+// "volume-copy" and no instance labels, so List and Events ignore them.
 
 // Bounds of the work CopyVolumes does on a context of its own, because the
 // caller's may be what ended: thawing paused containers and removing
@@ -296,7 +293,7 @@ func (d *Driver) helperImage(ctx context.Context, users []container.Summary) (st
 // its id ("" when creation failed).
 func (d *Driver) createHelper(ctx context.Context, env spec.AppEnv, img, role string, idx []int, mountFor func(int) mount.Mount) (string, error) {
 	labels := envLabels(env)
-	labels[LabelRole] = "volume-copy"
+	labels[spec.LabelRole] = "volume-copy"
 	cfg := &container.Config{
 		Image:      img,
 		Entrypoint: []string{helperEntrypoint},

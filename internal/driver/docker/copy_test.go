@@ -347,7 +347,7 @@ func assertRunning(t *testing.T, d *Driver, id string) {
 func assertNoHelpers(t *testing.T, d *Driver, app string) {
 	t.Helper()
 	cs, err := d.cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelRole+"=volume-copy"), filters.Arg("label", spec.LabelApp+"="+app))})
+		filters.Arg("label", spec.LabelRole+"=volume-copy"), filters.Arg("label", spec.LabelApp+"="+app))})
 	if err != nil {
 		t.Fatal(err)
 	}
