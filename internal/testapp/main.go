@@ -11,6 +11,11 @@
 //	START_DELAY     wait this long before listening
 //	LOG_LINES       write this many numbered lines to stdout at start
 //	IGNORE_SIGTERM  "1": keep serving after SIGTERM (tests SIGKILL escalation)
+//	ERROR_RATE      share of requests to / answered 500 (e.g. "0.5": a bad canary)
+//	MIGRATE_EXIT    exit status of `testapp migrate` (default 0)
+//
+// `testapp migrate` prints "migrated VERSION" and exits with MIGRATE_EXIT: a
+// release's migration task.
 //
 // Endpoints: / answers "NAME INSTANCE-HOSTNAME"; /healthz answers 200 (or 503);
 // /sleep?d=1s answers after the duration; /echo-headers writes request headers;
@@ -22,6 +27,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -33,7 +39,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		fmt.Printf("migrated %s\n", os.Getenv("VERSION"))
+		code, _ := strconv.Atoi(envOr("MIGRATE_EXIT", "0"))
+		os.Exit(code)
+	}
 	name := envOr("NAME", "testapp")
+	errorRate, _ := strconv.ParseFloat(os.Getenv("ERROR_RATE"), 64)
 	port := envOr("PORT", "8080")
 	host, _ := os.Hostname()
 	if d, err := time.ParseDuration(os.Getenv("START_DELAY")); err == nil {
@@ -108,6 +120,10 @@ func main() {
 		fmt.Fprintln(w, "connected")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if errorRate > 0 && rand.Float64() < errorRate {
+			http.Error(w, name+" failing as asked", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "%s %s %s\n", name, host, r.URL.Path)
 	})
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
