@@ -96,6 +96,14 @@ var (
 		"healthcheck": {fields: map[string]*keyRule{
 			"type": nil, "path": nil, "port": nil, "interval": nil, "timeout": nil, "retries": nil, "start_period": nil,
 		}},
+		"release": {fields: map[string]*keyRule{
+			"strategy": nil, "max_surge": nil, "max_unavailable": nil, "bake_time": nil,
+			"steps": {items: &keyRule{fields: map[string]*keyRule{"weight": nil, "pause": nil}}},
+			"analysis": {fields: map[string]*keyRule{
+				"max_error_rate": nil, "max_p95_ratio": nil, "min_p95": nil, "min_requests": nil,
+			}},
+			"migrate": nil, "drain_timeout": nil,
+		}},
 	}}
 
 	volumeRule = &keyRule{known: typeOf[types.VolumeConfig](), fields: map[string]*keyRule{"labels": nil},
@@ -168,8 +176,15 @@ func checkKeys(src *sources, profiles []string) problems {
 				checkEntries(f, p.value, secretRule, "secret ", &errs)
 			case "x-haven":
 				// Reserved for app-wide settings; none exist yet, so any
-				// key is a mistake worth reporting.
-				checkMapping(f, p.value, &keyRule{fields: map[string]*keyRule{}}, "", "x-haven.", &errs)
+				// key is a mistake worth reporting. A service's key put
+				// here by mistake is pointed to where it belongs.
+				for _, x := range pairs(p.value) {
+					if _, perService := xHavenServiceRule.fields[x.key.Value]; perService {
+						errs.add(posOf(f, x.key), "key `%[1]s` belongs in a service's x-haven, not the top-level one, which has no keys yet; move it to services.NAME.x-haven.%[1]s", x.key.Value)
+						continue
+					}
+					errs.add(posOf(f, x.key), "unknown key `%s` in x-haven, which has no keys yet; remove it", x.key.Value)
+				}
 			default:
 				if strings.HasPrefix(key, "x-") {
 					continue // user extensions, often anchors: compose ignores them too

@@ -111,12 +111,17 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 		}
 	}
 	out.Secrets = m.secrets(s)
+	var xh xHaven
 	if x, ok := s.Extensions[xHavenKey]; ok {
-		xh := m.xHaven(s.Name, x)
+		xh = m.xHaven(s.Name, x)
 		out.Routes = xh.routes
 		if xh.health != nil {
 			out.Health = xh.health
 		}
+		out.Release = xh.release
+	}
+	if len(out.Ports) > 0 && (xh.release != nil || !xh.hasRelease) {
+		out.Release = m.portRelease(&out, xh.release)
 	}
 	return out
 }
