@@ -70,8 +70,9 @@
 // Canary: the steps are policy.Steps up to the first weight of 100 (steps
 // of 0% dropped), then a final 100% step without a pause. At a step of
 // weight w: targets {To: c, From: n} with c = min(n, max(1, ceil(n·w/100)))
-// so the baseline keeps full capacity; weights {From: 100} until the c
-// canary instances are healthy. Then the step's timer starts
+// so the baseline keeps full capacity. Until the c canary instances are
+// healthy the previous step's weights hold ({From: 100} at the first step).
+// Then the step's timer starts
 // (Release.StepStarted is zero while it has not; the proxy's per-step
 // measurements start with it) and weights become {To: w, From: 100 − w}
 // ({From: 100} whenever no canary instance is healthy).
@@ -80,7 +81,9 @@
 //   - once the canary has a.MinRequests requests, a failing error rate
 //     (Errors/Requests > MaxErrorRate) or latency (P95 > max(MinP95,
 //     Baseline.P95 × MaxP95Ratio)) fails the release at once, without
-//     waiting for the pause to end: a bad canary hurts users every second;
+//     waiting for the pause to end: a bad canary hurts users every second.
+//     This fail-fast check also runs while a step's canaries start (under
+//     the previous step's weights) and during the final step;
 //   - a step passes only after its Pause, with enough canary requests and
 //     neither check failing;
 //   - without enough canary requests after the Pause: if neither revision

@@ -389,6 +389,10 @@ func (x *decider) canary() {
 		if i > 0 && x.new.Healthy > 0 {
 			x.weights = split(from, to, steps[i-1].Weight)
 		}
+		if reason := x.failing(); reason != "" {
+			x.fail(reason)
+			return
+		}
 		if x.new.Healthy >= x.n {
 			x.succeed(fmt.Sprintf("%s takes 100%% of traffic on %d instance(s)", x.toName(), x.n))
 		}
@@ -400,6 +404,16 @@ func (x *decider) canary() {
 	x.targets[from], x.targets[to] = x.n, canaries // the baseline keeps full capacity
 	x.weights = map[string]int{from: 100}
 	if x.rel.StepStarted.IsZero() {
+		// While this step's canaries start, the previous step's split
+		// holds (traffic to the canary never drops to 0 between steps),
+		// and so does the fail-fast analysis.
+		if i > 0 && x.new.Healthy > 0 {
+			x.weights = split(from, to, steps[i-1].Weight)
+			if reason := x.failing(); reason != "" {
+				x.fail(reason)
+				return
+			}
+		}
 		if x.new.Healthy >= canaries {
 			x.rel.StepStarted = x.now
 			x.event(fmt.Sprintf("canary step %d/%d: %d%% of traffic to %s", i+1, len(steps), w, x.toName()))
@@ -409,37 +423,52 @@ func (x *decider) canary() {
 	if x.new.Healthy > 0 {
 		x.weights = split(from, to, w)
 	}
-	// The measurements belong to the step that ran when Next was called;
-	// a step that began in this pass has none of its own yet.
-	if x.in.Phase != x.rel.Phase || x.in.Step != i || !x.in.StepStarted.Equal(x.rel.StepStarted) {
+	if reason := x.failing(); reason != "" {
+		x.fail(reason)
 		return
 	}
-	x.judge(steps, i)
+	if x.measured() {
+		x.judge(steps, i)
+	}
 }
 
-// judge decides whether canary step i (running) fails, passes or waits.
+// measured reports whether the proxy's measurements belong to the current
+// step: the step (and its timer) ran when Next was called. A step that
+// began in this pass has no measurements of its own yet.
+func (x *decider) measured() bool {
+	return x.in.Phase == x.rel.Phase && x.in.Step == x.rel.Step && x.in.StepStarted.Equal(x.rel.StepStarted)
+}
+
+// failing returns why the canary fails its analysis, or "". It needs
+// MinRequests canary requests of the current step, and no pause: a bad
+// canary hurts users every second it serves.
+func (x *decider) failing() string {
+	a, c, b := x.p.Analysis, x.m.Canary, x.m.Baseline
+	if !x.measured() || c.Requests < a.MinRequests || c.Requests == 0 {
+		return ""
+	}
+	if rate := float64(c.Errors) / float64(c.Requests); rate > a.MaxErrorRate {
+		return fmt.Sprintf("canary error rate %.1f%% > %.1f%% over %d requests", rate*100, a.MaxErrorRate*100, c.Requests)
+	}
+	limit := max(a.MinP95.D(), time.Duration(float64(b.P95)*a.MaxP95Ratio))
+	if c.P95 > limit {
+		return fmt.Sprintf("canary p95 %s > %s (baseline p95 %s × %g, floor %s) over %d requests", c.P95, limit, b.P95, a.MaxP95Ratio, a.MinP95.D(), c.Requests)
+	}
+	return ""
+}
+
+// judge decides whether running canary step i, which did not fail, passes
+// or waits.
 func (x *decider) judge(steps []spec.CanaryStep, i int) {
 	a, c, b := x.p.Analysis, x.m.Canary, x.m.Baseline
 	label := fmt.Sprintf("canary step %d/%d", i+1, len(steps))
-	enough := c.Requests >= a.MinRequests && c.Requests > 0
-	if enough {
-		if rate := float64(c.Errors) / float64(c.Requests); rate > a.MaxErrorRate {
-			x.fail(fmt.Sprintf("canary error rate %.1f%% > %.1f%% over %d requests", rate*100, a.MaxErrorRate*100, c.Requests))
-			return
-		}
-		limit := max(a.MinP95.D(), time.Duration(float64(b.P95)*a.MaxP95Ratio))
-		if c.P95 > limit {
-			x.fail(fmt.Sprintf("canary p95 %s > %s (baseline p95 %s × %g, floor %s) over %d requests", c.P95, limit, b.P95, a.MaxP95Ratio, a.MinP95.D(), c.Requests))
-			return
-		}
-	}
 	pause := steps[i].Pause.D()
 	elapsed := x.now.Sub(x.rel.StepStarted)
 	if elapsed < pause {
 		return
 	}
 	switch {
-	case enough:
+	case c.Requests >= a.MinRequests && c.Requests > 0:
 		x.event(fmt.Sprintf("%s passed: %.1f%% errors over %d requests, p95 %s (baseline %s)", label, 100*float64(c.Errors)/float64(c.Requests), c.Requests, c.P95, b.P95))
 	case c.Requests == 0 && b.Requests == 0:
 		x.event(label + " passed without traffic: nothing to judge, nothing harmed")

@@ -230,6 +230,34 @@ func TestCanaryTimer(t *testing.T) {
 	}
 }
 
+// TestCanaryFailsFast: the error and latency checks run whenever the
+// canary serves, not only in a step's timed judgement.
+func TestCanaryFailsFast(t *testing.T) {
+	p := def(canary())
+	bad := Metrics{Canary: Sample{Requests: 100, Errors: 30}, Baseline: Sample{Requests: 100}}
+	for _, tc := range []struct {
+		name    string
+		step    int
+		started time.Time
+		obs     map[string]Counts
+		weight  int // the previous step's, which holds meanwhile
+	}{
+		{"while the next step's canaries start", 1, time.Time{}, counts(3, 0, 1, 1), 10},
+		{"while the final step scales up", 2, t0, counts(3, 0, 2, 1), 50},
+	} {
+		rel := started(p, oldRev, false)
+		rel.Step, rel.StepStarted = tc.step, tc.started
+		d := Next(rel, 3, p, Observed{ByRevision: tc.obs}, bad, t0.Add(time.Second))
+		if d.Release.Phase != spec.PhaseRolledBack || d.Release.Reason != "canary error rate 30.0% > 5.0% over 100 requests" {
+			t.Errorf("%s: %s %q", tc.name, d.Release.Phase, d.Release.Reason)
+		}
+		d = Next(rel, 3, p, Observed{ByRevision: tc.obs}, Metrics{}, t0.Add(time.Second))
+		if d.Release.Phase != spec.PhaseProgressing || !reflect.DeepEqual(d.Weights, map[string]int{oldRev: 100 - tc.weight, newRev: tc.weight}) {
+			t.Errorf("%s: without measurements: %s weights %v", tc.name, d.Release.Phase, d.Weights)
+		}
+	}
+}
+
 func TestCanaryTargets(t *testing.T) {
 	for _, tc := range []struct{ n, weight, want int }{
 		{1, 10, 1}, {3, 10, 1}, {3, 50, 2}, {10, 5, 1}, {10, 25, 3}, {10, 60, 6}, {20, 50, 10}, {4, 99, 4},

@@ -126,6 +126,13 @@ func TestWalks(t *testing.T) {
 			w.errs[newRev] = 0.5
 			return w
 		}},
+		{"canary fails at its second step", func(t *testing.T) *world {
+			w := newWorld(t, 3, canary(), oldRev, false)
+			w.rps, w.tick = 20, 10*time.Second
+			// Errors start under more load, once 50% of traffic arrives.
+			w.script[8] = func(w *world) { w.errs[newRev] = 0.3 }
+			return w
+		}},
 		{"canary latency fails and rolls back", func(t *testing.T) *world {
 			w := newWorld(t, 3, canary(), oldRev, false)
 			w.rps, w.tick = 20, 10*time.Second
