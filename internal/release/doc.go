@@ -72,10 +72,10 @@
 // weight w: targets {To: c, From: n} with c = min(n, max(1, ceil(n·w/100)))
 // so the baseline keeps full capacity. Until the c canary instances are
 // healthy the previous step's weights hold ({From: 100} at the first step).
-// Then the step's timer starts
-// (Release.StepStarted is zero while it has not; the proxy's per-step
-// measurements start with it) and weights become {To: w, From: 100 − w}
-// ({From: 100} whenever no canary instance is healthy).
+// Then the step's timer starts (Release.StepStarted is zero while it has
+// not; the proxy's per-step measurements start with it) and weights become
+// {To: w, From: 100 − w} ({From: 100} whenever no canary instance is
+// healthy).
 //
 // Analysis of a running step, with a = policy.Analysis:
 //   - once the canary has a.MinRequests requests, a failing error rate
