@@ -54,6 +54,7 @@ type args struct {
 	wrk         string
 	nginxProcs  string
 	cpuProfile  string
+	weighted    bool // the haven child splits traffic 90/10 between two target groups
 }
 
 func parseArgs() (args, error) {
@@ -69,6 +70,7 @@ func parseArgs() (args, error) {
 	flag.StringVar(&a.wrk, "wrk", "wrk", "wrk binary")
 	flag.StringVar(&a.nginxProcs, "nginx-workers", "auto", "nginx worker_processes")
 	flag.StringVar(&a.cpuProfile, "cpuprofile", "", "write the haven child's CPU profile to `file`")
+	flag.BoolVar(&a.weighted, "weighted", false, "internal: the haven child splits traffic 90/10 between two groups")
 	flag.Parse()
 	switch {
 	case a.role != "" && a.role != "backend" && a.role != "haven" && a.role != "httputil":
@@ -90,7 +92,7 @@ func main() {
 		case "backend":
 			err = serveBackend(a.listen)
 		case "haven":
-			err = serveHaven(a.listen, a.upstream, a.cpuProfile)
+			err = serveHaven(a.listen, a.upstream, a.cpuProfile, a.weighted)
 		case "httputil":
 			err = serveHTTPUtil(a.listen, a.upstream)
 		default:
@@ -115,7 +117,11 @@ func serveBackend(addr string) error {
 	return (&http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}).ListenAndServe()
 }
 
-func serveHaven(addr, upstream, cpuProfile string) error {
+// serveHaven runs Haven's proxy in front of upstream. weighted lists the
+// upstream twice, as a stable and a canary group weighted 90/10, which is
+// the request path of a canary release: a group draw per request and
+// per-group statistics.
+func serveHaven(addr, upstream, cpuProfile string, weighted bool) error {
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -128,11 +134,16 @@ func serveHaven(addr, upstream, cpuProfile string) error {
 		go func() { <-sig; pprof.StopCPUProfile(); f.Close(); os.Exit(0) }()
 	}
 	p := proxy.New(proxy.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	p.Update([]proxy.Backend{{
+	b := proxy.Backend{
 		Name:    "bench/default/backend",
 		Routes:  []spec.Route{{PathPrefix: "/"}},
 		Targets: []proxy.Target{{ID: "backend-1", Addr: upstream}},
-	}})
+	}
+	if weighted {
+		b.Targets = []proxy.Target{{ID: "stable-1", Addr: upstream, Group: "stable"}, {ID: "canary-1", Addr: upstream, Group: "canary"}}
+		b.Weights = map[string]int{"stable": 90, "canary": 10}
+	}
+	p.Update([]proxy.Backend{b})
 	return p.Server(addr).ListenAndServe()
 }
 
@@ -205,7 +216,7 @@ func run(a args) error {
 		return nil
 	}
 
-	backendAddr, nginxAddr, havenAddr, stdAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr()
+	backendAddr, nginxAddr, havenAddr, stdAddr, weightedAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr(), freeAddr()
 	if err := start("backend", exec.Command(self, "-role=backend", "-listen="+backendAddr), backendAddr); err != nil {
 		return err
 	}
@@ -219,6 +230,9 @@ func run(a args) error {
 	if err := start("haven", exec.Command(self, "-role=haven", "-listen="+havenAddr, "-upstream="+backendAddr, "-cpuprofile="+a.cpuProfile), havenAddr); err != nil {
 		return err
 	}
+	if err := start("haven 90/10", exec.Command(self, "-role=haven", "-weighted", "-listen="+weightedAddr, "-upstream="+backendAddr), weightedAddr); err != nil {
+		return err
+	}
 	if err := start("httputil", exec.Command(self, "-role=httputil", "-listen="+stdAddr, "-upstream="+backendAddr), stdAddr); err != nil {
 		return err
 	}
@@ -226,7 +240,7 @@ func run(a args) error {
 	fmt.Printf("wrk -t%d -c%d -d%s, warm-up %s, on %d CPUs; backend answers %d bytes\n",
 		a.threads, a.connections, a.duration, a.warmup, runtime.NumCPU(), len(body))
 	var results []result
-	for _, t := range []struct{ name, addr string }{{"direct", backendAddr}, {"nginx", nginxAddr}, {"httputil", stdAddr}, {"haven", havenAddr}} {
+	for _, t := range []struct{ name, addr string }{{"direct", backendAddr}, {"nginx", nginxAddr}, {"httputil", stdAddr}, {"haven", havenAddr}, {"haven 90/10", weightedAddr}} {
 		url := "http://" + t.addr + "/"
 		if a.warmup > 0 {
 			if _, err := runWrk(ctx, a, url, a.warmup); err != nil {

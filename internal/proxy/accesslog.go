@@ -48,6 +48,7 @@ type accessEntry struct {
 	DurationMS float64 `json:"duration_ms"`
 	Backend    string  `json:"backend,omitempty"`
 	Target     string  `json:"target,omitempty"`
+	Group      string  `json:"group,omitempty"`
 	Attempts   int     `json:"attempts,omitempty"`
 }
 
@@ -67,14 +68,14 @@ func (p *Proxy) logAccess(start time.Time, r *http.Request, rec *recorder, ex *e
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		e.Remote = host
 	}
-	if e.Status == 0 || ex.status == 499 {
+	if e.Status == 0 || ex.status == statusClientClosed {
 		e.Status = ex.status // 499, or 101 for an upgrade (written on the hijacked conn)
 	}
 	if ex.backend != nil {
 		e.Backend = ex.backend.name
 	}
 	if ex.target != nil {
-		e.Target = ex.target.id
+		e.Target, e.Group = ex.target.id, ex.group
 	}
 	line, err := json.Marshal(e)
 	if err != nil {

@@ -44,13 +44,16 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	var tried []*target
 	var lastErr error
+	var last member // the member of the last attempt, charged with its failure
+	var lastStart time.Time
 	out := req
 	for attempt := 0; attempt < b.p.cfg.MaxAttempts; {
 		now := time.Now()
-		t := ex.backend.pick(now.UnixNano(), tried)
-		if t == nil && lastErr == nil && b.p.refresh(ex) {
-			t = ex.backend.pick(now.UnixNano(), tried)
+		m := ex.backend.pick(now.UnixNano(), tried)
+		if m.t == nil && lastErr == nil && b.p.refresh(ex) {
+			m = ex.backend.pick(now.UnixNano(), tried)
 		}
+		t := m.t
 		if t == nil {
 			break
 		}
@@ -67,15 +70,16 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			out.URL = &u
 		}
 		out.URL.Host = t.addr
-		ex.target, ex.attempts = t, attempt
+		ex.target, ex.group, ex.attempts = t, m.stats.name, attempt
 
 		resp, err := t.transport.RoundTrip(out)
 		if err == nil {
+			m.stats.record(resp.StatusCode, time.Since(now))
 			resp.Body = wrapReleaseBody(resp, t)
 			return resp, nil
 		}
 		t.release()
-		lastErr = err
+		lastErr, last, lastStart = err, m, now
 
 		dial := isDialError(err)
 		if dial && t.eject(now, now.Add(b.p.cfg.EjectCooldown)) {
@@ -89,6 +93,9 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if lastErr == nil {
 		return nil, errNoTargets
 	}
+	// Only the last failure is charged: an earlier one was retried, and
+	// what the client sees is the last.
+	last.stats.record(errorStatus(req, lastErr), time.Since(lastStart))
 	return nil, lastErr
 }
 

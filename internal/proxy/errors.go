@@ -9,29 +9,49 @@ import (
 	"strings"
 )
 
-// serveError is the ReverseProxy's ErrorHandler: the one place an upstream
-// error becomes a status code.
-func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := exchangeFrom(r.Context())
-	name := ex.backend.name
+// statusClientClosed is nginx's convention for a request whose client went
+// away before the response: nobody reads it, and only the access log shows
+// it.
+const statusClientClosed = 499
+
+// errorStatus maps an error from the balancer to the status the client
+// gets. It is shared by serveError and the group statistics, so a group is
+// charged with exactly the errors its clients saw.
+func errorStatus(r *http.Request, err error) int {
 	var maxBytes *http.MaxBytesError
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away; nobody reads a page. 499 is nginx's
-		// convention for this, and only the access log shows it.
-		ex.status = 499
+		return statusClientClosed
 	case errors.As(err, &maxBytes):
-		p.writeError(w, r, ex, http.StatusRequestEntityTooLarge, "request body larger than the limit")
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errNoTargets):
-		p.writeError(w, r, ex, http.StatusServiceUnavailable, "service "+name+" has no healthy instances")
+		return http.StatusServiceUnavailable
 	case isDialError(err):
-		p.writeError(w, r, ex, http.StatusBadGateway, "upstream connection failed for service "+name)
+		return http.StatusBadGateway
 	case isTimeout(err):
-		p.writeError(w, r, ex, http.StatusGatewayTimeout, "upstream timed out for service "+name)
-	default:
-		p.writeError(w, r, ex, http.StatusBadGateway, "upstream connection failed for service "+name)
+		return http.StatusGatewayTimeout
 	}
-	if ex.status != 499 {
+	return http.StatusBadGateway
+}
+
+// serveError is the ReverseProxy's ErrorHandler: the one place an upstream
+// error becomes a response.
+func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	ex := exchangeFrom(r.Context())
+	name := ex.backend.name
+	switch status := errorStatus(r, err); status {
+	case statusClientClosed:
+		ex.status = status // the client went away; nobody reads a page
+	case http.StatusRequestEntityTooLarge:
+		p.writeError(w, r, ex, status, "request body larger than the limit")
+	case http.StatusServiceUnavailable:
+		p.writeError(w, r, ex, status, "service "+name+" has no healthy instances")
+	case http.StatusGatewayTimeout:
+		p.writeError(w, r, ex, status, "upstream timed out for service "+name)
+	default:
+		p.writeError(w, r, ex, status, "upstream connection failed for service "+name)
+	}
+	if ex.status != statusClientClosed {
 		p.log.Debug("upstream error", "request_id", ex.id, "backend", name, "status", ex.status, "err", err)
 	}
 }

@@ -25,6 +25,10 @@ type Target struct {
 	ID string
 	// Addr is host:port, reachable from the proxy.
 	Addr string
+	// Group is the set the target belongs to for Backend.Weights and
+	// Stats: the agent sets it to the instance's revision hash. Empty is a
+	// group like any other.
+	Group string
 }
 
 // Backend is one routed service of one app environment.
@@ -37,6 +41,17 @@ type Backend struct {
 	// Targets are the backend's healthy instances. An empty list keeps the
 	// routes and answers 503.
 	Targets []Target
+	// Weights splits traffic between target groups, in percent by
+	// Target.Group (any non-negative integers work: only their ratios
+	// matter). Nil or empty sends each request to the least loaded target
+	// of all. Otherwise each request draws a group in proportion to the
+	// weights of the groups that have a usable target, then goes to the
+	// least loaded target of that group. A group weighing 0, or missing
+	// from a non-empty Weights, gets no traffic at all, even when it is the
+	// only one with targets: a release lists the blue set or a 0% canary
+	// with weight 0 to keep it warm and out of rotation. Its targets do not
+	// drain.
+	Weights map[string]int
 }
 
 // Config tunes a Proxy. The zero value is usable: every zero field takes the
@@ -136,6 +151,10 @@ type Proxy struct {
 	// keyed by ID and address: an instance that comes back on a new
 	// address is a new target, and the old one drains.
 	targets map[targetKey]*target
+	// stats holds the counters of every backend by name. They live here,
+	// not in the table, so that they survive Update.
+	stats map[string]*backendStats
+	clock func() time.Time // time.Now; tests move it to expire stats
 
 	logMu sync.Mutex // one access log line at a time
 }
@@ -146,7 +165,7 @@ type targetKey struct{ id, addr string }
 // until the first Update.
 func New(cfg Config) *Proxy {
 	cfg = cfg.withDefaults()
-	p := &Proxy{cfg: cfg, log: cfg.Logger, targets: make(map[targetKey]*target)}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, targets: make(map[targetKey]*target), stats: make(map[string]*backendStats), clock: time.Now}
 	p.base = &http.Transport{
 		Proxy: nil, // never an HTTP_PROXY from the environment
 		DialContext: (&net.Dialer{
@@ -183,6 +202,7 @@ type exchange struct {
 	backend  *backend
 	prefix   string // route prefix to strip; "" to forward the path as is
 	target   *target
+	group    string // the target's group
 	attempts int
 	status   int // upstream status, or one set by serveError
 }
@@ -215,7 +235,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.strip {
 		ex.prefix = rt.prefix
 	}
-	if len(rt.backend.targets) == 0 {
+	if len(rt.backend.eligible) == 0 {
 		p.writeError(rec, r, ex, http.StatusServiceUnavailable, "service "+rt.backend.name+" has no healthy instances")
 		return
 	}
@@ -291,20 +311,27 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// Update atomically replaces the routing table. backends lists every routed
-// service with its healthy targets only. A target known from an earlier
-// Update keeps its in-flight count and any ejection; a target no longer
-// listed starts draining: it gets no new requests, its in-flight requests
-// run to completion, and it is forgotten once idle.
+// Update atomically replaces the routing table, weights included: once it
+// returns, no new request goes to a group the new table weighs at 0.
+// backends lists every routed service with its healthy targets only. A
+// target known from an earlier Update keeps its in-flight count and any
+// ejection; a target no longer listed starts draining: it gets no new
+// requests, its in-flight requests run to completion, and it is forgotten
+// once idle.
 func (p *Proxy) Update(backends []Backend) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := p.clock()
 
 	live := make(map[targetKey]*target)
 	bs := make([]*backend, len(backends))
 	routes := make([][]spec.Route, len(backends))
 	for i, b := range backends {
-		be := &backend{name: b.Name, targets: make([]*target, 0, len(b.Targets))}
+		be := &backend{name: b.Name, members: make([]member, 0, len(b.Targets))}
+		stats := p.backendStatsLocked(b.Name, now)
+		for g := range b.Weights {
+			stats.group(g, now) // a group about to get traffic reads as 0, not missing
+		}
 		for _, tg := range b.Targets {
 			k := targetKey{tg.ID, tg.Addr}
 			t := live[k]
@@ -316,10 +343,12 @@ func (p *Proxy) Update(backends []Backend) {
 				t.draining.Store(false)
 				live[k] = t
 			}
-			be.targets = append(be.targets, t)
+			be.members = append(be.members, member{t: t, stats: stats.group(tg.Group, now)})
 		}
+		be.split(b.Weights)
 		bs[i], routes[i] = be, b.Routes
 	}
+	p.expireStatsLocked(now)
 	for k, t := range p.targets {
 		if live[k] != nil {
 			continue

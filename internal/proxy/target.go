@@ -106,49 +106,138 @@ func (t *target) eject(now, until time.Time) bool {
 	return prev <= now.UnixNano()
 }
 
-// backend is one routed service: its name and its current targets.
+// backend is one routed service: its name, its targets, and how traffic is
+// split between their groups. It is part of an immutable table: Update
+// builds a new one rather than changing it.
 type backend struct {
-	name    string
-	targets []*target
+	name string
+	// members are every listed target with its group's counters.
+	members []member
+	// eligible are the members that may receive traffic: all of them, or,
+	// when the Backend has Weights, those of groups weighing more than 0.
+	eligible []member
+	// groups are the groups weighing more than 0 that have targets, in
+	// order of first appearance; nil without Weights.
+	groups []group
 }
 
-// pick returns the target with the fewest requests in flight, skipping the
-// ones already tried for this request and draining ones. Ties go to a random
-// target: the scan starts at a random offset and only a strictly smaller
-// load replaces the best so far.
+// member is one target of a backend. The counters belong to the member,
+// not the target, because the group is the backend's view of a target.
+type member struct {
+	t     *target
+	stats *groupStats
+}
+
+// group is one weighted group's share of a backend.
+type group struct {
+	weight  int // > 0
+	members []member
+}
+
+// split fills eligible and groups from members and the Backend's weights.
+func (b *backend) split(weights map[string]int) {
+	if len(weights) == 0 {
+		b.eligible = b.members
+		return
+	}
+	index := make(map[*groupStats]int) // group → its position in b.groups
+	for _, m := range b.members {
+		w := weights[m.stats.name]
+		if w <= 0 {
+			continue
+		}
+		b.eligible = append(b.eligible, m)
+		i, ok := index[m.stats]
+		if !ok {
+			i = len(b.groups)
+			index[m.stats] = i
+			b.groups = append(b.groups, group{weight: w})
+		}
+		b.groups[i].members = append(b.groups[i].members, m)
+	}
+}
+
+// pick returns the member to try next, or a zero member when none is left.
 //
-// Ejected targets are a last resort: when every untried target is ejected,
-// the least loaded of them is tried anyway, because a cooldown is a guess
-// and failing fast with a 503 is certainly wrong if the instance came back.
-func (b *backend) pick(now int64, tried []*target) *target {
-	n := len(b.targets)
+// Without weights, or with one group weighing more than 0, or when a retry
+// is picking (tried is not empty), it is the eligible member with the
+// fewest requests in flight. With several groups, the first attempt first
+// draws a group, at random in proportion to the weights of the groups that
+// have a usable (untried, neither ejected nor draining) target: a group
+// whose instances all refused connections gives its share to the others
+// rather than a 502 to its clients. Then the least loaded usable target of
+// that group. A group weighing 0 is never eligible, even when it is all
+// that is left: that is how a blue set or a canary at 0% is kept out.
+func (b *backend) pick(now int64, tried []*target) member {
+	if len(b.groups) < 2 || len(tried) > 0 {
+		best, fallback := leastLoaded(b.eligible, now, tried)
+		if best.t != nil {
+			return best
+		}
+		return fallback
+	}
+	// Weighted reservoir sampling of one: after the loop, each group with a
+	// usable target was kept with probability weight/total, in one pass and
+	// without allocating.
+	var chosen, fallback member
+	var fallbackLoad int64
+	total := 0
+	for _, g := range b.groups {
+		best, fb := leastLoaded(g.members, now, tried)
+		if best.t == nil {
+			if fb.t != nil {
+				if load := fb.t.inflight.Load(); fallback.t == nil || load < fallbackLoad {
+					fallback, fallbackLoad = fb, load
+				}
+			}
+			continue
+		}
+		total += g.weight
+		if rand.IntN(total) < g.weight {
+			chosen = best
+		}
+	}
+	if chosen.t != nil {
+		return chosen
+	}
+	return fallback
+}
+
+// leastLoaded returns the member with the fewest requests in flight among
+// ms, skipping the ones already tried for this request and draining ones.
+// Ties go to a random member: the scan starts at a random offset and only
+// a strictly smaller load replaces the best so far.
+//
+// Ejected targets are returned apart, as fallback, the least loaded of
+// them: pick tries one when no other target is left, because a cooldown is
+// a guess and failing fast with a 503 is certainly wrong if the instance
+// came back.
+func leastLoaded(ms []member, now int64, tried []*target) (best, fallback member) {
+	n := len(ms)
 	if n == 0 {
-		return nil
+		return member{}, member{}
 	}
 	start := 0
 	if n > 1 {
 		start = rand.IntN(n)
 	}
-	var best, fallback *target
 	var bestLoad, fallbackLoad int64
 	for i := range n {
-		t := b.targets[(start+i)%n]
+		m := ms[(start+i)%n]
+		t := m.t
 		if t.draining.Load() || slices.Contains(tried, t) {
 			continue
 		}
 		load := t.inflight.Load()
 		if now < t.ejectedUntil.Load() {
-			if fallback == nil || load < fallbackLoad {
-				fallback, fallbackLoad = t, load
+			if fallback.t == nil || load < fallbackLoad {
+				fallback, fallbackLoad = m, load
 			}
 			continue
 		}
-		if best == nil || load < bestLoad {
-			best, bestLoad = t, load
+		if best.t == nil || load < bestLoad {
+			best, bestLoad = m, load
 		}
 	}
-	if best != nil {
-		return best
-	}
-	return fallback
+	return best, fallback
 }
