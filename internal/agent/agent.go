@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type Ingress interface {
 	Update(backends []proxy.Backend)
 	// Drain waits until the target has no request in flight.
 	Drain(ctx context.Context, targetID string) error
+	// Stats returns a backend's request statistics per target group
+	// (revision), for canary analysis.
+	Stats(backend string) map[string]proxy.GroupStats
 }
 
 // SecretSource gives the value of an environment's secret (the latest
@@ -70,6 +74,11 @@ type Agent struct {
 	envs     map[spec.AppEnv]int64       // generation for which EnsureEnv ran
 	status   map[spec.AppEnv]spec.EnvStatus
 	passes   uint64 // completed loop passes, for Wait
+
+	releases       map[serviceKey]spec.Release // each service's release as of the last pass
+	relFailures    map[failureKey]int          // new-revision failures not yet stored in their release
+	relFailureInfo map[failureKey]string
+	stepBases      map[int64]stepBase
 }
 
 type serviceKey struct {
@@ -104,6 +113,11 @@ func New(cfg Config) *Agent {
 		probes:   map[string]*probe{},
 		envs:     map[spec.AppEnv]int64{},
 		status:   map[spec.AppEnv]spec.EnvStatus{},
+
+		releases:       map[serviceKey]spec.Release{},
+		relFailures:    map[failureKey]int{},
+		relFailureInfo: map[failureKey]string{},
+		stepBases:      map[int64]stepBase{},
 	}
 }
 
@@ -201,21 +215,42 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 	a.mu.Unlock()
 	var stops []stopJob
 	statuses := map[spec.AppEnv]spec.EnvStatus{}
+	allReleases := map[spec.AppEnv]map[string]serviceRelease{}
 	for _, env := range sortedEnvs(envs) {
 		d := desired[env]
 		obs := byEnv[env]
 		a.countFailures(ctx, env, d, obs, now)
-		in := plan.Input{Now: now, Crashes: map[string]plan.Crashes{}, Revisions: map[string]string{}}
+		in := plan.Input{Now: now, Crashes: map[string]plan.Crashes{}, Revisions: map[string]string{}, Targets: map[string]map[string]int{}}
+		rels := map[string]serviceRelease{}
 		if d != nil {
 			in.App = &d.App
-			for _, s := range d.App.Services {
+			for i := range d.App.Services {
+				s := &d.App.Services[i]
 				in.Revisions[s.Name] = s.Revision()
+				a.mu.Lock()
 				if c := a.crashes[serviceKey{env, s.Name}]; c != nil {
 					in.Crashes[s.Name] = c.Crashes
+				}
+				a.mu.Unlock()
+				sr, err := a.releaseStep(ctx, env, d, s, obs, now)
+				if err != nil {
+					a.log.Error("release step", "env", env.String(), "service", s.Name, "err", err)
+					sr.targets = liveTargets(s.Name, obs) // hold the service as it is
+					sr.specs = map[string]spec.Service{s.Revision(): *s}
+				}
+				rels[s.Name] = sr
+				in.Targets[s.Name] = sr.targets
+				if sr.rel != nil {
+					a.mu.Lock()
+					a.releases[serviceKey{env, s.Name}] = *sr.rel
+					a.mu.Unlock()
 				}
 			}
 		}
 		for _, o := range obs {
+			if o.Labels.Role != "" {
+				continue // tasks (migrations) are the release's business, not replicas
+			}
 			in.Instances = append(in.Instances, plan.Observed{ID: o.Labels.Instance, Service: o.Labels.Service,
 				Revision: o.Labels.Revision, State: o.state, ExitCode: o.ExitCode, StartedAt: o.StartedAt})
 		}
@@ -223,9 +258,10 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		if len(p.Actions) > 0 {
 			a.log.Info("plan", "env", env.String(), "actions", len(p.Actions), "plan", p.String())
 		}
-		stops = append(stops, a.act(ctx, env, d, obs, p)...)
+		stops = append(stops, a.act(ctx, env, d, obs, p, rels)...)
+		allReleases[env] = rels
 		if d != nil {
-			statuses[env] = a.envStatus(env, d, obs, p)
+			statuses[env] = a.envStatus(env, d, obs, p, rels)
 		} else if len(obs) == 0 {
 			// Taken down and nothing left: release the network.
 			if err := a.cfg.Driver.RemoveEnv(ctx, env, false); err != nil {
@@ -239,7 +275,7 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 
 	// The routing table changes before anything is stopped: an instance
 	// leaves the ingress first, then drains, then gets its signal.
-	a.cfg.Ingress.Update(a.routingTable(desired, byEnv))
+	a.cfg.Ingress.Update(a.routingTable(desired, byEnv, allReleases))
 	for _, s := range stops {
 		go a.drainAndStop(ctx, s)
 	}
@@ -333,7 +369,7 @@ func (a *Agent) countFailures(ctx context.Context, env spec.AppEnv, d *spec.Depl
 	}
 	for _, o := range obs {
 		svc, ok := d.App.Service(o.Labels.Service)
-		if !ok || o.Labels.Revision != svc.Revision() {
+		if !ok || o.Labels.Revision != svc.Revision() || o.Labels.Role != "" {
 			continue
 		}
 		key := serviceKey{env, svc.Name}
@@ -378,9 +414,25 @@ func (a *Agent) countFailures(ctx context.Context, env spec.AppEnv, d *spec.Depl
 		c.Count++
 		c.Last = now
 		c.reason, c.logs = reason, logs
+		if rel, ok := a.releases[key]; ok && !rel.Phase.Final() && rel.To == o.Labels.Revision {
+			fk := failureKey{rel.ID}
+			a.relFailures[fk]++
+			a.relFailureInfo[fk] = reason + lastLines(logs, 5)
+		}
 		a.mu.Unlock()
 		a.log.Warn("instance failed", "env", env.String(), "service", svc.Name, "reason", reason, "consecutive", c.Count)
 	}
+}
+
+// lastLines renders the last n of lines for a failure reason.
+func lastLines(lines []string, n int) string {
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; last log lines: " + strings.Join(lines, " | ")
 }
 
 // tail returns the last lines an instance wrote.
@@ -406,7 +458,7 @@ type stopJob struct {
 
 // act executes a plan: removals and starts now, stops returned to run once
 // the ingress no longer routes to them.
-func (a *Agent) act(ctx context.Context, env spec.AppEnv, d *spec.Deployment, obs []observed, p plan.Plan) []stopJob {
+func (a *Agent) act(ctx context.Context, env spec.AppEnv, d *spec.Deployment, obs []observed, p plan.Plan, rels map[string]serviceRelease) []stopJob {
 	byID := map[string]observed{}
 	for _, o := range obs {
 		byID[o.Labels.Instance] = o
@@ -448,12 +500,16 @@ func (a *Agent) act(ctx context.Context, env spec.AppEnv, d *spec.Deployment, ob
 	}
 	var wg sync.WaitGroup
 	for _, act := range starts {
-		svc, _ := d.App.Service(act.Service)
+		svc, ok := rels[act.Service].specs[act.Revision]
+		if !ok {
+			a.log.Error("no spec for revision", "env", env.String(), "service", act.Service, "revision", act.Revision)
+			continue
+		}
 		wg.Add(1)
 		go func(svc spec.Service, rev string) {
 			defer wg.Done()
 			a.start(ctx, env, d, svc, rev)
-		}(*svc, act.Revision)
+		}(svc, act.Revision)
 	}
 	wg.Wait()
 	return stops
@@ -547,14 +603,16 @@ func (a *Agent) drainAndStop(ctx context.Context, job stopJob) {
 }
 
 // routingTable builds the ingress backends: one per routed service and
-// port, with the service's healthy instances of any revision as targets
-// (during a replacement both revisions serve).
-func (a *Agent) routingTable(desired map[spec.AppEnv]*spec.Deployment, byEnv map[spec.AppEnv][]observed) []proxy.Backend {
+// port, with the service's healthy instances as targets, grouped by
+// revision. Only revisions the release wants (a target or a weight) take
+// traffic, split by the release's weights when it sets them.
+func (a *Agent) routingTable(desired map[spec.AppEnv]*spec.Deployment, byEnv map[spec.AppEnv][]observed, rels map[spec.AppEnv]map[string]serviceRelease) []proxy.Backend {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var backends []proxy.Backend
 	for _, env := range sortedEnvs(keys(desired)) {
 		for _, svc := range desired[env].App.Services {
+			sr := rels[env][svc.Name]
 			var ports []int
 			routes := map[int][]spec.Route{}
 			for _, r := range svc.Routes {
@@ -564,13 +622,17 @@ func (a *Agent) routingTable(desired map[spec.AppEnv]*spec.Deployment, byEnv map
 				routes[r.Port] = append(routes[r.Port], r)
 			}
 			for _, port := range ports {
-				b := proxy.Backend{Name: fmt.Sprintf("%s/%s:%d", env, svc.Name, port), Routes: routes[port]}
+				b := proxy.Backend{Name: backendName(env, svc.Name, port), Routes: routes[port], Weights: sr.weights}
 				for _, o := range byEnv[env] {
-					if o.Labels.Service != svc.Name || o.state != spec.StateHealthy || a.draining[o.ID] {
+					rev := o.Labels.Revision
+					if o.Labels.Service != svc.Name || o.Labels.Role != "" || o.state != spec.StateHealthy || a.draining[o.ID] {
 						continue
 					}
+					if sr.targets != nil && sr.targets[rev] == 0 && sr.weights[rev] == 0 {
+						continue // not part of the release plan
+					}
 					if addr := o.Addr(port); addr != "" {
-						b.Targets = append(b.Targets, proxy.Target{ID: o.Labels.Instance, Addr: addr})
+						b.Targets = append(b.Targets, proxy.Target{ID: o.Labels.Instance, Addr: addr, Group: rev})
 					}
 				}
 				backends = append(backends, b)
@@ -578,6 +640,18 @@ func (a *Agent) routingTable(desired map[spec.AppEnv]*spec.Deployment, byEnv map
 		}
 	}
 	return backends
+}
+
+// liveTargets keeps a service's instances as they are, when its release
+// could not be decided this pass (a store error).
+func liveTargets(service string, obs []observed) map[string]int {
+	t := map[string]int{}
+	for _, o := range obs {
+		if o.Labels.Service == service && o.Labels.Role == "" && o.state.Live() {
+			t[o.Labels.Revision]++
+		}
+	}
+	return t
 }
 
 func newInstanceID() string {

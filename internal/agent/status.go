@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // envStatus summarizes one app+environment after a pass.
-func (a *Agent) envStatus(env spec.AppEnv, d *spec.Deployment, obs []observed, p plan.Plan) spec.EnvStatus {
+func (a *Agent) envStatus(env spec.AppEnv, d *spec.Deployment, obs []observed, p plan.Plan, rels map[string]serviceRelease) spec.EnvStatus {
 	holds := map[string]plan.Hold{}
 	for _, h := range p.Holds {
 		holds[h.Service] = h
@@ -27,8 +28,10 @@ func (a *Agent) envStatus(env spec.AppEnv, d *spec.Deployment, obs []observed, p
 			ss.Routes = append(ss.Routes, r.String())
 		}
 		others, completed, failedRuns := 0, 0, 0
+		sr := rels[svc.Name]
+		ss.Release, ss.Weights = sr.rel, sr.weights
 		for _, o := range obs {
-			if o.Labels.Service != svc.Name {
+			if o.Labels.Service != svc.Name || o.Labels.Role != "" {
 				continue
 			}
 			is := spec.InstanceStatus{ID: o.Labels.Instance, DriverID: o.ID, Service: svc.Name, Revision: o.Labels.Revision,
@@ -69,6 +72,9 @@ func (a *Agent) envStatus(env spec.AppEnv, d *spec.Deployment, obs []observed, p
 			ss.Condition, ss.Message = h.Condition, joinMessages(h.Message, ss.Message)
 		case ss.Failures >= plan.CrashLoopThreshold && ss.Healthy < svc.Replicas:
 			ss.Condition = spec.ServiceCrashLooping
+		case sr.rel != nil && !sr.rel.Phase.Final():
+			ss.Condition = spec.ServiceConverging
+			ss.Message = fmt.Sprintf("release %d: %s", sr.rel.ID, sr.rel.Phase)
 		case ss.Healthy == svc.Replicas && others == 0 && !pending[svc.Name]:
 			ss.Condition = spec.ServiceReady
 		default:

@@ -69,6 +69,11 @@ func NewHandler(d Deps) *Handler {
 		{Method: "PUT", Pattern: "/v1/deployments/{app}/{env}", Perm: auth.PermAppDeploy, Action: "deploy", handle: h.deploy},
 		{Method: "DELETE", Pattern: "/v1/deployments/{app}/{env}", Perm: auth.PermAppDeploy, Action: "down", handle: h.down},
 		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/scale", Perm: auth.PermAppDeploy, Action: "scale", handle: h.scale},
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/services/{service}/image", Perm: auth.PermAppDeploy, Action: "deploy.image", handle: h.setImage},
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/services/{service}/rollback", Perm: auth.PermAppDeploy, Action: "rollback", handle: h.rollback},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/services/{service}/revisions", Perm: auth.PermAppRead, handle: h.revisions},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/releases", Perm: auth.PermAppRead, handle: h.releases},
+		{Method: "GET", Pattern: "/v1/events", Perm: auth.PermAppRead, handle: h.events},
 
 		{Method: "POST", Pattern: "/v1/envs/{env}", Perm: auth.PermEnvManage, Action: "env.create", handle: h.createEnv},
 		{Method: "DELETE", Pattern: "/v1/envs/{env}", Perm: auth.PermEnvManage, Action: "env.delete", handle: h.deleteEnv},

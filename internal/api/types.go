@@ -102,3 +102,14 @@ type EnvCreateRequest struct {
 	From     string `json:"from"`
 	WithData bool   `json:"with_data,omitempty"`
 }
+
+// ImageRequest is the body of POST …/services/{service}/image.
+type ImageRequest struct {
+	Image string `json:"image"`
+}
+
+// RollbackRequest is the body of POST …/services/{service}/rollback.
+type RollbackRequest struct {
+	// To is a revision number; 0 means the one before the serving one.
+	To int `json:"to,omitempty"`
+}

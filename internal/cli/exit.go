@@ -17,6 +17,7 @@ const (
 	ExitNotReady    = 3 // deployed, but the app did not become healthy (crash loop, timeout)
 	ExitUnreachable = 4 // no server, or the runtime (Docker) is not available
 	ExitDenied      = 5 // not authenticated, or not permitted (log in, or ask an admin for a role)
+	ExitRolledBack  = 6 // a release failed and was rolled back: the previous revision serves
 )
 
 // ExitError carries the exit code a command ends with.

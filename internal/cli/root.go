@@ -176,6 +176,7 @@ Start with:  haven up -f compose.yaml`,
 		newServerCmd(g), newUpCmd(g), newDeployCmd(g), newPsCmd(g), newStatusCmd(g),
 		newLogsCmd(g), newScaleCmd(g), newDownCmd(g), newValidateCmd(g), newVersionCmd(g),
 		newLoginCmd(g), newTokenCmd(g), newUserCmd(g), newMFACmd(g), newSecretCmd(g), newEnvCmd(g), newAuditCmd(g),
+		newHistoryCmd(g), newRollbackCmd(g), newReleaseCmd(g), newEventsCmd(g),
 	)
 	return root
 }

@@ -77,6 +77,9 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 	if err := routeConflicts(target, app, all); err != nil {
 		return spec.Deployment{}, nil, err
 	}
+	if err := c.activeReleaseConflict(ctx, target, previous, app); err != nil {
+		return spec.Deployment{}, nil, err
+	}
 	if err := portConflicts(app, previous); err != nil {
 		return spec.Deployment{}, nil, err
 	}
@@ -91,6 +94,11 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 	var expected int64
 	if previous != nil {
 		expected = previous.Generation
+	}
+	for _, s := range app.Services { // history keeps what each deploy asked for
+		if _, err := c.Store.RecordRevision(ctx, target, s, "deploy"); err != nil {
+			return spec.Deployment{}, nil, err
+		}
 	}
 	d, err := c.Store.PutDeployment(ctx, spec.Deployment{AppEnv: target, App: app}, expected)
 	if err != nil {
