@@ -106,6 +106,29 @@ func (a *App) Validate() error {
 				bad("%s: health check kind %q must be one of http, tcp, exec, none", where, h.Kind)
 			}
 		}
+		if r := s.Release; r != nil {
+			switch r.Strategy {
+			case "", StrategyRolling, StrategyBlueGreen, StrategyCanary:
+			default:
+				bad("%s: release strategy %q must be rolling, blue-green or canary", where, r.Strategy)
+			}
+			if r.MaxSurge < 0 || r.MaxUnavailable < 0 {
+				bad("%s: release max_surge and max_unavailable must be 0 or more", where)
+			}
+			last := 0
+			for i, st := range r.Steps {
+				if st.Weight < 1 || st.Weight > 100 || st.Weight <= last {
+					bad("%s: release step %d weight %d must be a percent (1-100) above the step before's", where, i+1, st.Weight)
+				}
+				last = st.Weight
+			}
+			if a := r.Analysis; a.MaxErrorRate < 0 || a.MaxErrorRate > 1 || (a.MaxP95Ratio != 0 && a.MaxP95Ratio < 1) || a.MinRequests < 0 {
+				bad("%s: release analysis needs 0 < max_error_rate <= 1, max_p95_ratio >= 1 and min_requests >= 1", where)
+			}
+			if len(s.Ports) > 0 && r.WithDefaults().Strategy != StrategyRolling || len(s.Ports) > 0 && r.WithDefaults().MaxSurge > 0 {
+				bad("%s: publishes a host port, so a new instance cannot start beside the old one: use release {strategy: rolling, max_surge: 0, max_unavailable: 1}", where)
+			}
+		}
 		for _, m := range s.Volumes {
 			if m.Type == MountVolume && !a.hasVolume(m.Source) {
 				bad("%s: mounts volume %q, which is not declared under top-level `volumes:`", where, m.Source)
