@@ -579,7 +579,8 @@ func (b *bench) havenDeploy(ctx context.Context, hs *havenServer, file string) (
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			err = fmt.Errorf("haven deploy exited %d", ee.ExitCode())
+			why := map[int]string{2: " (invalid)", 3: " (deployed but not healthy)", 4: " (no server or runtime)", 6: " (release failed, rolled back)"}[ee.ExitCode()]
+			err = fmt.Errorf("haven deploy exited %d%s", ee.ExitCode(), why)
 		}
 	}
 	return d, out, err
@@ -1129,13 +1130,18 @@ func (b *bench) report(phases []phase, interrupted bool) int {
 				fmt.Printf("%s: first %s body: %.160q\n", p.name, k, p.load.samples[k])
 			}
 			var during []string
+			outside := p.load.failed
 			for _, r := range p.releases {
+				outside -= r.failures
 				if r.failures > 0 {
 					during = append(during, fmt.Sprintf("#%d:%d", r.n, r.failures))
 				}
 			}
 			if len(during) > 0 {
 				fmt.Printf("%s: failed requests per release: %s\n", p.name, strings.Join(during, " "))
+			}
+			if outside > 0 {
+				fmt.Printf("%s: failed requests sent outside any release: %d\n", p.name, outside)
 			}
 		}
 		for _, r := range p.releases {
