@@ -20,6 +20,7 @@ import (
 
 	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/api"
+	"github.com/haven-platform/haven/internal/atomicfile"
 	"github.com/haven-platform/haven/internal/audit"
 	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/cli"
@@ -172,11 +173,7 @@ func bootstrapAdmin(a *auth.Service, dataDir string, logger *slog.Logger) error 
 		return err
 	}
 	path := filepath.Join(dataDir, "admin.token")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write admin token: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write admin token: %w", err)
 	}
 	logger.Info("created user admin; its token is in the data directory for the local CLI", "file", path)
@@ -196,11 +193,7 @@ func loadServerID(dataDir string) (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(buf)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write server id: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil { // atomic: a crash leaves no half-written id
+	if err := atomicfile.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write server id: %w", err)
 	}
 	return id, nil

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/haven-platform/haven/internal/atomicfile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -120,7 +121,7 @@ func (c *Config) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("clientconfig: %w", err)
 	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("clientconfig: save %s: %w", path, err)
 	}
 	return nil

@@ -9,5 +9,5 @@
 // GoString, JSON and YAML forms of a Context and every error show only its
 // first characters (MaskToken).
 //
-// May import: stdlib, gopkg.in/yaml.v3.
+// May import: atomicfile, stdlib, gopkg.in/yaml.v3.
 package clientconfig

@@ -17,6 +17,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/haven-platform/haven/internal/atomicfile"
 )
 
 // Lifetimes. The CA lives long because every client that trusts it would
@@ -127,11 +129,11 @@ func writeKeyPair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) e
 		return err
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return fmt.Errorf("pki: write %s: %w", keyPath, err)
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return fmt.Errorf("pki: write %s: %w", certPath, err)
 	}
 	return nil

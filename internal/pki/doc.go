@@ -14,5 +14,5 @@
 // system roots, so a context pinned to a Haven CA cannot be fooled by any
 // other certificate.
 //
-// May import: stdlib.
+// May import: atomicfile, stdlib.
 package pki
