@@ -164,3 +164,29 @@ type LogLine struct {
 	// Text is the line without its trailing newline.
 	Text string
 }
+
+// StatsReader is implemented by drivers that can measure their instances
+// (the metrics collector uses it every couple of seconds, so it must be
+// cheap: cgroup files rather than a round trip per instance when possible).
+type StatsReader interface {
+	// Stats returns cumulative counters and current gauges of an instance.
+	Stats(ctx context.Context, id string) (Stats, error)
+}
+
+// Stats are one instance's resource figures at one moment.
+type Stats struct {
+	Time time.Time
+	// CPUSeconds is the CPU time used since the instance started
+	// (cumulative; rates are computed by the collector).
+	CPUSeconds float64
+	// CPULimit is the CPU limit in cores (0: none).
+	CPULimit float64
+	// MemoryBytes is the memory in use; MemoryLimit its limit (0: none).
+	MemoryBytes, MemoryLimit int64
+	// NetRxBytes and NetTxBytes are cumulative network bytes.
+	NetRxBytes, NetTxBytes uint64
+	// DiskBytes is what the instance writes to disk (its writable layer
+	// and its volumes), DiskLimit the size of the filesystem or quota that
+	// holds them (0: unknown).
+	DiskBytes, DiskLimit int64
+}
