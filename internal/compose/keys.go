@@ -104,6 +104,9 @@ var (
 			}},
 			"migrate": nil, "drain_timeout": nil,
 		}},
+		"alerts": {items: &keyRule{fields: map[string]*keyRule{
+			"name": nil, "metric": nil, "op": nil, "value": nil, "for": nil, "severity": nil, "labels": nil,
+		}}},
 	}}
 
 	volumeRule = &keyRule{known: typeOf[types.VolumeConfig](), fields: map[string]*keyRule{"labels": nil},

@@ -120,6 +120,7 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 		}
 		out.Release = xh.release
 	}
+	out.Alerts = xh.alerts
 	if len(out.Ports) > 0 && (xh.release != nil || !xh.hasRelease) {
 		out.Release = m.portRelease(&out, xh.release)
 	}

@@ -69,6 +69,7 @@ type xHaven struct {
 	// when it has an error; hasRelease tells the two apart.
 	release    *spec.ReleasePolicy
 	hasRelease bool
+	alerts     []spec.AlertRule
 }
 
 // xval reads one x-haven value, reporting problems at its position.
@@ -116,7 +117,71 @@ func (m *mapper) xHaven(svc string, v any) xHaven {
 		out.hasRelease = true
 		out.release = root.at("release").release(r)
 	}
+	if a, ok := obj["alerts"]; ok && a != nil {
+		items, ok := a.([]any)
+		if !ok {
+			root.at("alerts").bad("must be a list of rules (- name: …, metric: …), not %s", describe(a))
+		}
+		for i, it := range items {
+			if rule, ok := root.at("alerts", strconv.Itoa(i)).alert(it); ok {
+				out.alerts = append(out.alerts, rule)
+			}
+		}
+	}
 	return out
+}
+
+// alert reads one alert rule; severity defaults to warning, op to ">".
+func (x xval) alert(v any) (spec.AlertRule, bool) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		x.bad("a rule must be a mapping with name, metric and value, not %s", describe(v))
+		return spec.AlertRule{}, false
+	}
+	r := spec.AlertRule{Op: ">", Severity: "warning"}
+	str := func(key string, dst *string) {
+		if raw, found := obj[key]; found {
+			if s, ok := x.at(key).str(raw); ok {
+				*dst = s
+			}
+		}
+	}
+	str("name", &r.Name)
+	str("metric", &r.Metric)
+	str("op", &r.Op)
+	str("severity", &r.Severity)
+	switch val := obj["value"].(type) {
+	case int:
+		r.Value = float64(val)
+	case float64:
+		r.Value = val
+	case nil:
+		x.bad("a rule needs `value:`, the threshold")
+		return r, false
+	default:
+		x.at("value").bad("%v must be a number", val)
+		return r, false
+	}
+	if raw, found := obj["for"]; found {
+		s, _ := raw.(string)
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			x.at("for").bad("%v is not a duration (e.g. 5m)", raw)
+			return r, false
+		}
+		r.For = spec.Duration(d)
+	}
+	if raw, found := obj["labels"].(map[string]any); found {
+		r.Labels = map[string]string{}
+		for k, v := range raw {
+			r.Labels[k] = fmt.Sprint(v)
+		}
+	}
+	if err := r.Check(); err != nil {
+		x.bad("%v", err)
+		return r, false
+	}
+	return r, true
 }
 
 func (x xval) route(v any) (spec.Route, bool) {

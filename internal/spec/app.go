@@ -98,6 +98,8 @@ type Service struct {
 	// Release says how a new revision replaces the running one (nil: a
 	// rolling release with the defaults).
 	Release *ReleasePolicy `json:"release,omitempty"`
+	// Alerts are the service's own alert rules, on top of the defaults.
+	Alerts []AlertRule `json:"alerts,omitempty"`
 }
 
 // Build says how to build a service's image from a local context.

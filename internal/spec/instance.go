@@ -93,6 +93,7 @@ func (s Service) Revision() string {
 	c.Replicas = 0
 	c.Routes = nil
 	c.Release = nil // how to release a revision is not part of it
+	c.Alerts = nil  // nor what to watch on it
 	if c.ImageID != "" {
 		c.Build = nil // the built image's identity already covers its inputs
 	}
