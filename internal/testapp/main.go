@@ -13,6 +13,9 @@
 //	IGNORE_SIGTERM  "1": keep serving after SIGTERM (tests SIGKILL escalation)
 //	ERROR_RATE      share of requests to / answered 500 (e.g. "0.5": a bad canary)
 //	MIGRATE_EXIT    exit status of `testapp migrate` (default 0)
+//	BURN_CPU        "1": spin one core (CPU alerts)
+//	LEAK_MB         grow memory by this many MiB per second, kept (memory alerts)
+//	FILL_DIR        write 1 MiB files into this directory until it is full (disk alerts)
 //
 // `testapp migrate` prints "migrated VERSION" and exits with MIGRATE_EXIT: a
 // release's migration task.
@@ -57,6 +60,7 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "%s listening on :%s\n", name, port)
+	stress()
 	if d, err := time.ParseDuration(os.Getenv("EXIT_AFTER")); err == nil {
 		code, _ := strconv.Atoi(envOr("EXIT_CODE", "1"))
 		time.AfterFunc(d, func() {
@@ -154,4 +158,39 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// stress starts the load generators the environment asks for.
+func stress() {
+	if os.Getenv("BURN_CPU") == "1" {
+		go func() {
+			for x := 0; ; x++ {
+				_ = x * x
+			}
+		}()
+	}
+	if mb, err := strconv.Atoi(os.Getenv("LEAK_MB")); err == nil && mb > 0 {
+		go func() {
+			var kept [][]byte
+			for range time.Tick(time.Second) {
+				b := make([]byte, mb<<20)
+				for i := range b { // touch every page so it is really resident
+					b[i] = 1
+				}
+				kept = append(kept, b)
+			}
+		}()
+	}
+	if dir := os.Getenv("FILL_DIR"); dir != "" {
+		go func() {
+			chunk := make([]byte, 1<<20)
+			for i := 0; ; i++ {
+				if err := os.WriteFile(fmt.Sprintf("%s/fill-%05d", dir, i), chunk, 0o644); err != nil {
+					fmt.Fprintf(os.Stderr, "disk full after %d MiB: %v\n", i, err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
 }
