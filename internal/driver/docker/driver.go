@@ -34,6 +34,7 @@ type Driver struct {
 	// afterPause, when set (by tests), runs in CopyVolumes once the source
 	// volumes' containers are paused, before anything is copied.
 	afterPause func()
+	stats      statsCache // Stats' cache of pids, cgroup paths and disk sizes (stats.go)
 }
 
 // New connects to the Docker Engine named by the environment (DOCKER_HOST,

@@ -58,6 +58,7 @@ type Driver struct {
 	known  map[string]seen                // last state reported through Events, by id
 	subs   map[chan driver.Event]struct{} // Events subscribers
 	closed bool
+	stats  statsCache // Stats' cache of pids and disk sizes (stats.go)
 
 	quit      chan struct{}
 	scanner   sync.WaitGroup
