@@ -169,6 +169,7 @@ type Store struct {
 	series         map[string]*series
 	byName         map[string][]*series
 	closed         bool
+	closing        bool
 	refusedMax     int64
 	refusedOrder   int64
 	refusedRange   int64
@@ -271,10 +272,11 @@ func (s *Store) loop(every time.Duration) {
 // refuses every call afterwards.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closing {
 		s.mu.Unlock()
 		return ErrClosed
 	}
+	s.closing = true // a second Close must not close s.stop again
 	s.mu.Unlock()
 	if s.stop != nil {
 		close(s.stop)

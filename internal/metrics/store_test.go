@@ -477,6 +477,9 @@ func TestRestartKeepsData(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second close: %v", err)
+	}
 	if _, err := s.Query(Query{Name: "cpu"}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("query after close: %v", err)
 	}
