@@ -21,6 +21,19 @@ type Sink interface {
 	Append(name string, labels map[string]string, t time.Time, v float64) error
 }
 
+// SinkFunc adapts a function to Sink, e.g. a store whose label type is a
+// named map:
+//
+//	collect.SinkFunc(func(n string, l map[string]string, t time.Time, v float64) error {
+//		return store.Append(n, metrics.Labels(l), t, v)
+//	})
+type SinkFunc func(name string, labels map[string]string, t time.Time, v float64) error
+
+// Append calls f.
+func (f SinkFunc) Append(name string, labels map[string]string, t time.Time, v float64) error {
+	return f(name, labels, t, v)
+}
+
 // Ingress is what the collector needs of the proxy.
 type Ingress interface {
 	// Stats returns a backend's cumulative counters per target group
