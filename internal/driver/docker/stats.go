@@ -106,15 +106,16 @@ func (d *Driver) Stats(ctx context.Context, id string) (driver.Stats, error) {
 		return driver.Stats{}, err
 	}
 	st := driver.Stats{Time: now}
-	ok := s.readCgroup(c, &st)
-	if !ok || !pidAlive(c.pid) {
+	if !s.readCgroup(c, &st) {
 		// The container stopped (its cgroup went with it) or its cgroup
-		// files are not where we looked: forget what we knew, and ask the
-		// Engine, which knows whether it still runs.
-		s.mu.Lock()
-		delete(s.conts, id)
-		s.mu.Unlock()
+		// files are not where we looked (Haven in a container without the
+		// host's /sys/fs/cgroup): ask the Engine, which also knows whether
+		// it still runs. The cache entry stays for a running container, so
+		// this costs one Engine call per pass, not an inspect as well.
 		if err := d.statsFromEngine(ctx, id, &st); err != nil {
+			s.mu.Lock()
+			delete(s.conts, id)
+			s.mu.Unlock()
 			return driver.Stats{}, err
 		}
 	} else {
@@ -430,10 +431,6 @@ func statField(b []byte, key string) (uint64, bool) {
 		}
 	}
 	return 0, false
-}
-
-func pidAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
 }
 
 // netDev sums the bytes received and sent by every interface but loopback

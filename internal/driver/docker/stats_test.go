@@ -74,6 +74,15 @@ func TestStats(t *testing.T) {
 		t.Errorf("Engine says %d bytes received, /proc %d a moment before", e.NetRxBytes, b.NetRxBytes)
 	}
 
+	// With the cgroup files out of reach, Stats falls back on the Engine.
+	d.stats.mu.Lock()
+	d.stats.conts[inst.ID].cpuacctDir = ""
+	d.stats.mu.Unlock()
+	f, err := d.Stats(t.Context(), inst.ID)
+	if err != nil || f.CPUSeconds < b.CPUSeconds || f.MemoryLimit != 64<<20 || f.DiskBytes != b.DiskBytes {
+		t.Errorf("Stats without cgroup files = %+v, %v; want Engine figures at least those of the cgroup", f, err)
+	}
+
 	if err := d.Stop(t.Context(), inst.ID, time.Second); err != nil {
 		t.Fatal(err)
 	}
