@@ -19,15 +19,19 @@ import (
 	"time"
 
 	"github.com/haven-platform/haven/internal/agent"
+	"github.com/haven-platform/haven/internal/alerts"
 	"github.com/haven-platform/haven/internal/api"
 	"github.com/haven-platform/haven/internal/atomicfile"
 	"github.com/haven-platform/haven/internal/audit"
 	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/cli"
+	"github.com/haven-platform/haven/internal/collect"
 	"github.com/haven-platform/haven/internal/control"
 	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/driver/docker"
 	"github.com/haven-platform/haven/internal/driver/process"
+	"github.com/haven-platform/haven/internal/logs"
+	"github.com/haven-platform/haven/internal/metrics"
 	"github.com/haven-platform/haven/internal/pki"
 	"github.com/haven-platform/haven/internal/proxy"
 	"github.com/haven-platform/haven/internal/secrets"
@@ -93,6 +97,12 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		ingressLn.Close()
 		return err
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics: cannot listen on %s: %v: %w; free the port or pass --metrics-addr ADDR (or \"\")", cfg.MetricsAddr, err, driver.ErrPortInUse)
+		}
+	}
 	var tlsLn net.Listener
 	if cfg.APIAddr != "" {
 		tlsConf, paths, err := pki.EnsureServerTLS(filepath.Join(cfg.DataDir, "tls"), nil, cfg.TLSCert, cfg.TLSKey)
@@ -107,16 +117,39 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		logger.Info("API over TLS", "addr", ln.Addr().String(), "ca", paths.CA)
 	}
 
+	logStore, err := logs.Open(logs.Options{Dir: filepath.Join(cfg.DataDir, "logs")})
+	if err != nil {
+		return err
+	}
+	defer logStore.Close() // after the agent stopped: its last lines are synced
+	metricStore, err := metrics.Open(metrics.Options{Dir: filepath.Join(cfg.DataDir, "metrics"), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer metricStore.Close()
+	rules, err := alertRules(cfg.AlertRulesFile)
+	if err != nil {
+		return err
+	}
+
 	accessLog, err := os.OpenFile(filepath.Join(cfg.DataDir, "access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	defer accessLog.Close()
 	ingress := proxy.New(proxy.Config{AccessLog: accessLog, Logger: logger.With("component", "proxy")})
-	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Secrets: secretStore, Logger: logger})
-	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: secretStore}
+	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Secrets: secretStore, Logs: logStore, Logger: logger})
+	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: secretStore, LogStore: logStore, MetricsStore: metricStore}
+	collector := collect.New(collect.Config{
+		Driver: raw, Ingress: ingress, Sink: metricSink{metricStore}, DataDir: cfg.DataDir, Logger: logger,
+		Instances: func() []collect.Instance { return collectInstances(ag) },
+		Backends:  func() []collect.Backend { return collectBackends(ag) },
+	})
+	dispatcher := alerts.NewDispatcher(notifiers(cfg), alerts.DispatcherOptions{})
+	defer dispatcher.Close()
+	alertLoop := &control.AlertLoop{Store: st, Metrics: metricStore, Defaults: rules, Notifier: dispatcher, Logger: logger}
 	handler := api.NewHandler(api.Deps{
-		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, DataDir: cfg.DataDir, Logger: logger,
+		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, Alerts: alertLoop, DataDir: cfg.DataDir, Logger: logger,
 		Version: api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()},
 	})
 
@@ -141,6 +174,14 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		wg.Add(1)
 		go serve("api-tls", tlsSrv, tlsLn)
 	}
+	metricsSrv := &http.Server{Handler: collector.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	if metricsLn != nil {
+		wg.Add(1)
+		go serve("metrics", metricsSrv, metricsLn)
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = collector.Run(ctx) }()
+	go func() { defer wg.Done(); alertLoop.Run(ctx) }()
 	go func() {
 		defer wg.Done()
 		_ = ag.Run(ctx)
@@ -158,6 +199,7 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	defer done()
 	_ = apiSrv.Shutdown(shutdown)
 	_ = tlsSrv.Shutdown(shutdown)
+	_ = metricsSrv.Shutdown(shutdown)
 	_ = ingressSrv.Shutdown(shutdown)
 	wg.Wait()
 	os.Remove(cfg.Socket)

@@ -44,7 +44,10 @@ type Config struct {
 	// Secrets resolves external secrets when an instance starts (nil: apps
 	// with external secrets cannot start).
 	Secrets SecretSource
-	Logger  *slog.Logger
+	// Logs stores every instance's output (nil: output stays with the
+	// driver only).
+	Logs   LogStore
+	Logger *slog.Logger
 	// Resync is the period of the loop when nothing happens (default 1s).
 	Resync time.Duration
 	// DrainTimeout bounds how long a stopping instance keeps serving its
@@ -79,6 +82,11 @@ type Agent struct {
 	relFailures    map[failureKey]int          // new-revision failures not yet stored in their release
 	relFailureInfo map[failureKey]string
 	stepBases      map[int64]stepBase
+	shippers       map[string]*shipper // log shippers by driver id
+
+	lastInstances []instanceRecord           // for the collector (observe.go)
+	lastBackends  []BackendInfo              // for the collector
+	failureTimes  map[serviceKey][]time.Time // failures per service, for restarts_10m
 }
 
 type serviceKey struct {
@@ -118,6 +126,8 @@ func New(cfg Config) *Agent {
 		relFailures:    map[failureKey]int{},
 		relFailureInfo: map[failureKey]string{},
 		stepBases:      map[int64]stepBase{},
+		shippers:       map[string]*shipper{},
+		failureTimes:   map[serviceKey][]time.Time{},
 	}
 }
 
@@ -141,6 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.stopProbes()
+			a.stopShippers()
 			return nil
 		case <-ticker.C:
 		case <-a.nudge:
@@ -200,6 +211,7 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		byEnv[env] = append(byEnv[env], observed{Instance: inst, state: a.stateOf(inst, svc)})
 	}
 	a.syncProbes(instances, desired)
+	a.syncShippers(instances)
 
 	envs := map[spec.AppEnv]bool{}
 	for env := range desired {
@@ -275,7 +287,14 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 
 	// The routing table changes before anything is stopped: an instance
 	// leaves the ingress first, then drains, then gets its signal.
-	a.cfg.Ingress.Update(a.routingTable(desired, byEnv, allReleases))
+	table := a.routingTable(desired, byEnv, allReleases)
+	a.cfg.Ingress.Update(table)
+	var entries []backendEntry
+	for _, b := range table {
+		env, service := backendOwner(b.Name)
+		entries = append(entries, backendEntry{name: b.Name, route: routeString(b.Routes), service: service, env: env})
+	}
+	a.remember(byEnv, desired, entries)
 	for _, s := range stops {
 		go a.drainAndStop(ctx, s)
 	}
@@ -414,6 +433,7 @@ func (a *Agent) countFailures(ctx context.Context, env spec.AppEnv, d *spec.Depl
 		c.Count++
 		c.Last = now
 		c.reason, c.logs = reason, logs
+		a.failureTimes[key] = append(a.failureTimes[key], now)
 		if rel, ok := a.releases[key]; ok && !rel.Phase.Final() && rel.To == o.Labels.Revision {
 			fk := failureKey{rel.ID}
 			a.relFailures[fk]++

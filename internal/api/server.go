@@ -5,14 +5,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/audit"
 	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/control"
 	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/logs"
 	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/spec"
 	"github.com/haven-platform/haven/internal/store"
@@ -24,6 +26,8 @@ type Deps struct {
 	Auth    *auth.Service
 	Secrets *secrets.Store
 	Audit   *audit.Log
+	// Alerts evaluates alert rules (nil: none).
+	Alerts *control.AlertLoop
 	// DataDir is where the master key lives, for its rotation.
 	DataDir string
 	Version Version
@@ -36,6 +40,7 @@ type Handler struct {
 	auth    *auth.Service
 	secrets *secrets.Store
 	audit   *audit.Log
+	alerts  *control.AlertLoop
 	dataDir string
 	version Version
 	log     *slog.Logger
@@ -47,7 +52,7 @@ type Handler struct {
 // with the permission it needs and, when it changes something, the action
 // the audit trail records.
 func NewHandler(d Deps) *Handler {
-	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, dataDir: d.DataDir,
+	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, alerts: d.Alerts, dataDir: d.DataDir,
 		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux()}
 	for _, rt := range []Route{
 		{Method: "GET", Pattern: "/v1/healthz", Perm: PermPublic, handle: h.healthz},
@@ -74,6 +79,9 @@ func NewHandler(d Deps) *Handler {
 		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/services/{service}/revisions", Perm: auth.PermAppRead, handle: h.revisions},
 		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/releases", Perm: auth.PermAppRead, handle: h.releases},
 		{Method: "GET", Pattern: "/v1/events", Perm: auth.PermAppRead, handle: h.events},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/metrics", Perm: auth.PermAppRead, handle: h.metrics},
+		{Method: "GET", Pattern: "/v1/alerts", Perm: auth.PermAppRead, handle: h.listAlerts},
+		{Method: "POST", Pattern: "/v1/envs/{env}/silences", Perm: auth.PermAppDeploy, Action: "alert.silence", handle: h.silence},
 
 		{Method: "POST", Pattern: "/v1/envs/{env}", Perm: auth.PermEnvManage, Action: "env.create", handle: h.createEnv},
 		{Method: "DELETE", Pattern: "/v1/envs/{env}", Perm: auth.PermEnvManage, Action: "env.delete", handle: h.deleteEnv},
@@ -195,10 +203,14 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, id auth.Identit
 	writeJSON(w, http.StatusOK, visible)
 }
 
-// logs streams NDJSON, one agent.LogLine per line, flushed as written.
-func (h *Handler) logs(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	q := agent.LogQuery{Env: appEnv(r), Service: r.PathValue("service"), Instance: r.URL.Query().Get("instance"), Follow: r.URL.Query().Get("follow") == "1"}
-	if s := r.URL.Query().Get("since"); s != "" {
+// logs streams NDJSON, one logs.Line per line, flushed as written.
+// Filters: since, tail, instance, grep (a regular expression on the text),
+// field=key=value (repeatable, on JSON lines), follow=1.
+func (h *Handler) logs(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	target := appEnv(r)
+	qs := r.URL.Query()
+	q := logs.Query{Env: target.Env, App: target.App, Service: r.PathValue("service"), Instance: qs.Get("instance"), Follow: qs.Get("follow") == "1"}
+	if s := qs.Get("since"); s != "" {
 		t, err := parseTime(s)
 		if err != nil {
 			writeError(w, err)
@@ -206,7 +218,7 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request, id auth.Identity)
 		}
 		q.Since = t
 	}
-	if s := r.URL.Query().Get("tail"); s != "" {
+	if s := qs.Get("tail"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
 			writeError(w, badRequest("tail must be a number of lines"))
@@ -214,11 +226,30 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request, id auth.Identity)
 		}
 		q.Tail = n
 	}
+	if s := qs.Get("grep"); s != "" {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			writeError(w, badRequest("grep: "+err.Error()))
+			return
+		}
+		q.Grep = re
+	}
+	for _, f := range qs["field"] {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			writeError(w, badRequest("field "+f+" must be KEY=VALUE, for example level=error"))
+			return
+		}
+		if q.Fields == nil {
+			q.Fields = map[string]string{}
+		}
+		q.Fields[k] = v
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
 	started := false
-	err := h.ctl.Logs(r.Context(), q, func(l agent.LogLine) error {
+	err := h.ctl.Logs(r.Context(), q, func(l logs.Line) error {
 		started = true
 		if err := enc.Encode(l); err != nil {
 			return err

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/client"
+	"github.com/haven-platform/haven/internal/logs"
 )
 
 func newLogsCmd(g *globals) *cobra.Command {
@@ -18,11 +18,13 @@ func newLogsCmd(g *globals) *cobra.Command {
 		since    time.Duration
 		tail     int
 		instance string
+		grep     string
+		fields   []string
 	)
 	c := &cobra.Command{
 		Use:     "logs SERVICE",
-		Short:   "Show a service's logs, all instances merged in time order",
-		Example: "  haven logs api --since 10m\n  haven logs api -f",
+		Short:   "Show a service's logs, all instances merged in time order (kept across restarts and replacements)",
+		Example: "  haven logs api --since 10m\n  haven logs api -f\n  haven logs api --grep timeout --field level=error",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
@@ -30,11 +32,11 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := client.LogOptions{Follow: follow, Tail: tail, Instance: instance}
+			opts := client.LogOptions{Follow: follow, Tail: tail, Instance: instance, Grep: grep, Fields: fields}
 			if since > 0 {
 				opts.Since = time.Now().Add(-since)
 			}
-			return g.client().Logs(ctx, target, args[0], opts, func(l agent.LogLine) error {
+			return g.client().Logs(ctx, target, args[0], opts, func(l logs.Line) error {
 				if g.output == "json" {
 					_, err := g.printData(l)
 					return err
@@ -50,5 +52,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&since, "since", 0, "only lines from this long ago (e.g. 10m)")
 	c.Flags().IntVar(&tail, "tail", 0, "only the last N lines")
 	c.Flags().StringVar(&instance, "instance", "", "only this instance")
+	c.Flags().StringVar(&grep, "grep", "", "only lines matching this regular expression")
+	c.Flags().StringArrayVar(&fields, "field", nil, "only JSON lines with KEY=VALUE (repeatable), e.g. level=error")
 	return c
 }

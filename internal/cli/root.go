@@ -31,6 +31,15 @@ type ServerConfig struct {
 	// TLSCert and TLSKey are an operator's certificate for the API (default:
 	// one signed by the CA Haven generates in <data-dir>/tls).
 	TLSCert, TLSKey string
+	// MetricsAddr serves /metrics in the Prometheus format ("" for none).
+	MetricsAddr string
+	// AlertWebhooks receive alert notifications (Slack-compatible JSON).
+	AlertWebhooks []string
+	// SMTPAddr, AlertFrom and AlertTo send alert notifications by email.
+	SMTPAddr, AlertFrom string
+	AlertTo             []string
+	// AlertRulesFile replaces the default alert rules (a JSON list).
+	AlertRulesFile string
 	// Debug turns on debug logging.
 	Debug bool
 }
@@ -177,6 +186,7 @@ Start with:  haven up -f compose.yaml`,
 		newLogsCmd(g), newScaleCmd(g), newDownCmd(g), newValidateCmd(g), newVersionCmd(g),
 		newLoginCmd(g), newTokenCmd(g), newUserCmd(g), newMFACmd(g), newSecretCmd(g), newEnvCmd(g), newAuditCmd(g),
 		newHistoryCmd(g), newRollbackCmd(g), newReleaseCmd(g), newEventsCmd(g),
+		newMetricsCmd(g), newTopCmd(g), newAlertsCmd(g),
 	)
 	return root
 }

@@ -14,6 +14,12 @@ type serverFlags struct {
 	ingress         string
 	apiAddr         string
 	tlsCert, tlsKey string
+	metricsAddr     string
+	webhooks        []string
+	smtpAddr        string
+	mailFrom        string
+	mailTo          []string
+	alertRules      string
 	debug           bool
 }
 
@@ -23,6 +29,12 @@ func (f *serverFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7443", "address the API serves TLS on, for remote CLIs and CI (\"\" for the local socket only)")
 	c.Flags().StringVar(&f.tlsCert, "tls-cert", "", "the API's certificate (default: signed by the CA Haven generates in <data-dir>/tls)")
 	c.Flags().StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert")
+	c.Flags().StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address /metrics is served on in the Prometheus format (\"\" for none)")
+	c.Flags().StringArrayVar(&f.webhooks, "alert-webhook", nil, "URL alert notifications are posted to as JSON (Slack-compatible; repeatable)")
+	c.Flags().StringVar(&f.smtpAddr, "smtp-addr", "", "SMTP server (host:port) alert emails go through")
+	c.Flags().StringVar(&f.mailFrom, "alert-email-from", "haven@localhost", "sender of alert emails")
+	c.Flags().StringArrayVar(&f.mailTo, "alert-email-to", nil, "recipient of alert emails (repeatable)")
+	c.Flags().StringVar(&f.alertRules, "alert-rules", "", "JSON file of alert rules replacing the four defaults")
 	c.Flags().BoolVar(&f.debug, "debug", false, "log at debug level")
 }
 
@@ -39,7 +51,8 @@ Instances keep running when the server stops; the next server adopts them.`,
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return g.deps.RunServer(ctx, ServerConfig{DataDir: g.dataDir, Driver: f.driver, Ingress: f.ingress, Socket: g.socket(),
-				APIAddr: f.apiAddr, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Debug: f.debug})
+				APIAddr: f.apiAddr, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Debug: f.debug,
+				MetricsAddr: f.metricsAddr, AlertWebhooks: f.webhooks, SMTPAddr: f.smtpAddr, AlertFrom: f.mailFrom, AlertTo: f.mailTo, AlertRulesFile: f.alertRules})
 		},
 	}
 	f.add(c)

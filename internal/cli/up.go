@@ -87,7 +87,7 @@ func (g *globals) ensureServer(ctx context.Context, srv serverFlags) (*client.Cl
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", "--data-dir", g.dataDir, "--driver", srv.driver, "--ingress", srv.ingress, "--api-addr", srv.apiAddr}
+	args := []string{"server", "--data-dir", g.dataDir, "--driver", srv.driver, "--ingress", srv.ingress, "--api-addr", srv.apiAddr, "--metrics-addr", srv.metricsAddr}
 	if srv.debug {
 		args = append(args, "--debug")
 	}

@@ -21,8 +21,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/api"
+	"github.com/haven-platform/haven/internal/logs"
 	"github.com/haven-platform/haven/internal/spec"
 )
 
@@ -197,11 +197,15 @@ type LogOptions struct {
 	Since    time.Time
 	Tail     int
 	Follow   bool
+	// Grep is a regular expression the text must match.
+	Grep string
+	// Fields are KEY=VALUE pairs JSON lines must have.
+	Fields []string
 }
 
 // Logs calls fn with each log line of a service until the stream ends (or
 // ctx ends, when following).
-func (c *Client) Logs(ctx context.Context, target spec.AppEnv, service string, opts LogOptions, fn func(agent.LogLine) error) error {
+func (c *Client) Logs(ctx context.Context, target spec.AppEnv, service string, opts LogOptions, fn func(logs.Line) error) error {
 	q := url.Values{}
 	if opts.Instance != "" {
 		q.Set("instance", opts.Instance)
@@ -215,6 +219,12 @@ func (c *Client) Logs(ctx context.Context, target spec.AppEnv, service string, o
 	if opts.Follow {
 		q.Set("follow", "1")
 	}
+	if opts.Grep != "" {
+		q.Set("grep", opts.Grep)
+	}
+	for _, f := range opts.Fields {
+		q.Add("field", f)
+	}
 	resp, err := c.send(ctx, http.MethodGet, deploymentPath(target)+"/services/"+url.PathEscape(service)+"/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
@@ -223,7 +233,7 @@ func (c *Client) Logs(ctx context.Context, target spec.AppEnv, service string, o
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
-		var l agent.LogLine
+		var l logs.Line
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return fmt.Errorf("logs: decode line: %w", err)
 		}

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/driver"
+	"github.com/haven-platform/haven/internal/logs"
 	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/spec"
 	"github.com/haven-platform/haven/internal/store"
@@ -20,7 +20,11 @@ type Reconciler interface {
 	Nudge()
 	Status() []spec.EnvStatus
 	WaitPass(ctx context.Context) error
-	Logs(ctx context.Context, q agent.LogQuery, fn func(agent.LogLine) error) error
+}
+
+// LogReader is what the read side needs of the log store.
+type LogReader interface {
+	Query(ctx context.Context, q logs.Query, fn func(logs.Line) error) error
 }
 
 // SecretLister is what deploys need of the secret store: which secrets an
@@ -35,6 +39,10 @@ type Controller struct {
 	Driver  driver.Driver
 	Agent   Reconciler
 	Secrets SecretLister
+	// MetricsStore answers metric queries (nil: no metrics kept).
+	MetricsStore MetricsReader
+	// LogStore answers log queries.
+	LogStore LogReader
 }
 
 // Change says what a deploy does to one service.
@@ -251,16 +259,18 @@ func (c *Controller) Deployments(ctx context.Context) ([]spec.Deployment, error)
 	return c.Store.ListDeployments(ctx)
 }
 
-// Logs streams a service's log lines.
-func (c *Controller) Logs(ctx context.Context, q agent.LogQuery, fn func(agent.LogLine) error) error {
-	d, err := c.Store.GetDeployment(ctx, q.Env)
+// Logs streams a service's log lines from the log store: every instance
+// merged in time order, filtered, then new lines as they come with Follow.
+func (c *Controller) Logs(ctx context.Context, q logs.Query, fn func(logs.Line) error) error {
+	target := spec.AppEnv{App: q.App, Env: q.Env}
+	d, err := c.Store.GetDeployment(ctx, target)
 	if err != nil {
 		return err
 	}
 	if _, ok := d.App.Service(q.Service); !ok {
-		return fmt.Errorf("%w: %s has no service %q (services: %s)", spec.ErrInvalid, q.Env, q.Service, strings.Join(serviceNames(d.App), ", "))
+		return fmt.Errorf("%w: %s has no service %q (services: %s)", spec.ErrInvalid, target, q.Service, strings.Join(serviceNames(d.App), ", "))
 	}
-	return c.Agent.Logs(ctx, q, fn)
+	return c.LogStore.Query(ctx, q, fn)
 }
 
 func serviceNames(app spec.App) []string {

@@ -41,12 +41,18 @@ const (
 
 // Line is one line of an instance's output.
 type Line struct {
-	Time                        time.Time
-	Env, App, Service, Instance string
-	Stream                      string // "stdout" or "stderr"
-	Text                        string
-	Fields                      map[string]string // parsed from JSON object lines at ingest
-	Truncated, Binary           bool              // set by the store, see the package doc
+	Time     time.Time `json:"time"`
+	Env      string    `json:"env"`
+	App      string    `json:"app"`
+	Service  string    `json:"service"`
+	Instance string    `json:"instance"`
+	Stream   string    `json:"stream"` // "stdout" or "stderr"
+	Text     string    `json:"text"`
+	// Fields are parsed from JSON object lines at ingest.
+	Fields map[string]string `json:"fields,omitempty"`
+	// Truncated and Binary are set by the store (see the package doc).
+	Truncated bool `json:"truncated,omitempty"`
+	Binary    bool `json:"binary,omitempty"`
 }
 
 // Options configure a Store. Zero fields take the defaults.

@@ -111,7 +111,7 @@ func TestWrongMasterKeyRefusesToStart(t *testing.T) {
 	h.server = nil
 	db := filepath.Join(h.dataDir, "haven.db")
 	before, _ := os.ReadFile(db)
-	r := h.runEnv([]string{"HAVEN_MASTER_KEY=" + strings.Repeat("A", 43) + "="}, "server", "--driver", "process", "--ingress", h.ingress, "--api-addr", h.apiAddr)
+	r := h.runEnv([]string{"HAVEN_MASTER_KEY=" + strings.Repeat("A", 43) + "="}, "server", "--driver", "process", "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr)
 	if r.code == 0 || !strings.Contains(r.stderr, "master key does not match") {
 		t.Fatalf("server with a wrong master key: %s", r)
 	}

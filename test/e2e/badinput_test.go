@@ -69,7 +69,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 // answer says how to fix it and exits 4.
 func TestDockerNotRunning(t *testing.T) {
 	h := newHaven(t, "docker")
-	r := h.runEnv([]string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, "server", "--ingress", h.ingress, "--api-addr", h.apiAddr)
+	r := h.runEnv([]string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, "server", "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr)
 	if r.code != 4 || !strings.Contains(r.stderr, "use --driver process") {
 		t.Fatalf("server without Docker: %s", r)
 	}
@@ -83,7 +83,7 @@ func TestIngressPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	r := h.run("server", "--driver", "process", "--ingress", taken.Addr().String(), "--api-addr", h.apiAddr)
+	r := h.run("server", "--driver", "process", "--ingress", taken.Addr().String(), "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr)
 	if r.code != 2 || !strings.Contains(r.stderr, "already in use") || !strings.Contains(r.stderr, "--ingress") {
 		t.Fatalf("server on a taken port: %s", r)
 	}

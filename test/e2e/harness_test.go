@@ -31,19 +31,22 @@ type haven struct {
 	dataDir string
 	ingress string
 	apiAddr string // the API's TLS address
-	driver  string
-	server  *exec.Cmd
+	// metricsAddr serves /metrics.
+	metricsAddr string
+	driver      string
+	server      *exec.Cmd
 }
 
 func newHaven(t *testing.T, driverName string) *haven {
 	t.Helper()
 	h := &haven{
-		t:       t,
-		bin:     testbin.Build(t, "github.com/haven-platform/haven/cmd/haven"),
-		dataDir: shortTempDir(t),
-		ingress: freeAddr(t),
-		apiAddr: freeAddr(t),
-		driver:  driverName,
+		t:           t,
+		bin:         testbin.Build(t, "github.com/haven-platform/haven/cmd/haven"),
+		dataDir:     shortTempDir(t),
+		ingress:     freeAddr(t),
+		apiAddr:     freeAddr(t),
+		metricsAddr: freeAddr(t),
+		driver:      driverName,
 	}
 	t.Cleanup(func() {
 		if h.server != nil && h.server.Process != nil {
@@ -124,7 +127,7 @@ func (h *haven) mustRun(args ...string) result {
 // its API answers.
 func (h *haven) startServer(extraEnv ...string) {
 	h.t.Helper()
-	cmd := exec.Command(h.bin, "server", "--data-dir", h.dataDir, "--driver", h.driver, "--ingress", h.ingress, "--api-addr", h.apiAddr)
+	cmd := exec.Command(h.bin, "server", "--data-dir", h.dataDir, "--driver", h.driver, "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr)
 	cmd.Env = append(os.Environ(), extraEnv...)
 	logFile, err := os.OpenFile(filepath.Join(h.dataDir, "test-server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

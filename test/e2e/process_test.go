@@ -112,7 +112,7 @@ func TestUpScaleLogsDown(t *testing.T) {
 	dir := t.TempDir()
 	file := processCompose(t, dir, "shop", 2, map[string]string{"LOG_LINES": "3"})
 
-	r := h.run("up", "-f", file, "--driver", "process", "--ingress", h.ingress, "--api-addr", h.apiAddr)
+	r := h.run("up", "-f", file, "--driver", "process", "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr)
 	if m := regexp.MustCompile(`pid (\d+)`).FindStringSubmatch(r.stderr); m != nil {
 		pid, _ := strconv.Atoi(m[1])
 		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
@@ -134,10 +134,12 @@ func TestUpScaleLogsDown(t *testing.T) {
 		t.Fatalf("after scale: %+v", s)
 	}
 
-	logs := h.mustRun("logs", "web")
-	if got := strings.Count(logs.stdout, "line 1\n"); got != 3 {
-		t.Fatalf("logs: %d instances' first line, want 3:\n%s", got, logs.stdout)
-	}
+	// Lines reach the log store within a second of being written.
+	var logs result
+	waitFor(t, 3*time.Second, "every instance's lines in the log store", func() bool {
+		logs = h.mustRun("logs", "web")
+		return strings.Count(logs.stdout, "line 1\n") == 3
+	})
 	if !strings.Contains(logs.stdout, "web listening on") {
 		t.Fatalf("logs lack the listening line:\n%s", logs.stdout)
 	}
