@@ -5,22 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/haven-platform/haven/internal/agent"
 	"github.com/haven-platform/haven/internal/alerts"
 	"github.com/haven-platform/haven/internal/cli"
 	"github.com/haven-platform/haven/internal/collect"
-	"github.com/haven-platform/haven/internal/metrics"
 	"github.com/haven-platform/haven/internal/spec"
 )
-
-// metricSink adapts the metrics store to the collector's Sink.
-type metricSink struct{ s *metrics.Store }
-
-func (m metricSink) Append(name string, labels map[string]string, t time.Time, v float64) error {
-	return m.s.Append(name, metrics.Labels(labels), t, v)
-}
 
 func collectInstances(a *agent.Agent) []collect.Instance {
 	infos := a.Instances()

@@ -141,7 +141,9 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Secrets: secretStore, Logs: logStore, Logger: logger})
 	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: secretStore, LogStore: logStore, MetricsStore: metricStore}
 	collector := collect.New(collect.Config{
-		Driver: raw, Ingress: ingress, Sink: metricSink{metricStore}, DataDir: cfg.DataDir, Logger: logger,
+		Driver: raw, Ingress: ingress, Sink: collect.SinkFunc(func(name string, l map[string]string, t time.Time, v float64) error {
+			return metricStore.Append(name, metrics.Labels(l), t, v)
+		}), DataDir: cfg.DataDir, Logger: logger,
 		Instances: func() []collect.Instance { return collectInstances(ag) },
 		Backends:  func() []collect.Backend { return collectBackends(ag) },
 	})

@@ -16,6 +16,7 @@
 //	BURN_CPU        "1": spin one core (CPU alerts)
 //	LEAK_MB         grow memory by this many MiB per second, kept (memory alerts)
 //	FILL_DIR        write 1 MiB files into this directory until it is full (disk alerts)
+//	LOG_EVERY       print "tick N <unix nanoseconds>" at this interval (log tests)
 //
 // `testapp migrate` prints "migrated VERSION" and exits with MIGRATE_EXIT: a
 // release's migration task.
@@ -162,6 +163,14 @@ func envOr(k, def string) string {
 
 // stress starts the load generators the environment asks for.
 func stress() {
+	if d, err := time.ParseDuration(os.Getenv("LOG_EVERY")); err == nil && d > 0 {
+		go func() {
+			for n := 1; ; n++ {
+				fmt.Printf("tick %d %d\n", n, time.Now().UnixNano())
+				time.Sleep(d)
+			}
+		}()
+	}
 	if os.Getenv("BURN_CPU") == "1" {
 		go func() {
 			for x := 0; ; x++ {
