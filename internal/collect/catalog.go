@@ -118,7 +118,7 @@ var Catalog = []*Metric{
 	{Name: MemoryLimitRatio, Prom: "haven_instance_memory_limit_ratio", Kind: KindInstance, Help: "memory_bytes divided by the memory limit; absent without a limit."},
 	{Name: DiskBytes, Prom: "haven_instance_disk_bytes", Kind: KindInstance, Help: "Disk written by the instance: its writable layer (or instance directory) plus its named volumes, in bytes; refreshed about once a minute."},
 	{Name: DiskLimitBytes, Prom: "haven_instance_disk_limit_bytes", Kind: KindInstance, Help: "Size of the filesystem holding the instance's data, in bytes; absent when unknown."},
-	{Name: DiskRatio, Prom: "haven_instance_disk_ratio", Kind: KindInstance, Help: "disk_bytes divided by disk_limit_bytes; absent when the limit is unknown."},
+	{Name: DiskRatio, Prom: "haven_instance_disk_ratio", Kind: KindInstance, Help: "How full (0-1) the fullest filesystem the instance writes to is (its writable layer's, volumes', writable bind mounts'); disk_bytes divided by disk_limit_bytes when the driver cannot tell."},
 	{Name: NetRxBytesTotal, Prom: "haven_instance_network_receive_bytes_total", Counter: true, Kind: KindInstance, Help: "Bytes received on the instance's network interfaces (loopback excluded)."},
 	{Name: NetTxBytesTotal, Prom: "haven_instance_network_transmit_bytes_total", Counter: true, Kind: KindInstance, Help: "Bytes sent on the instance's network interfaces (loopback excluded)."},
 	{Name: InFlight, Prom: "haven_instance_http_in_flight", Kind: KindInstance, Help: "Requests the ingress is forwarding to the instance right now."},

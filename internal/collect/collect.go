@@ -283,6 +283,11 @@ func (c *Collector) collectInstances(ctx context.Context, snap *Snapshot, now ti
 		snap.add(byName[DiskBytes], s.labels, float64(st.DiskBytes))
 		if st.DiskLimit > 0 {
 			snap.add(byName[DiskLimitBytes], s.labels, float64(st.DiskLimit))
+		}
+		switch {
+		case st.DiskFullness > 0: // the fullest filesystem the instance writes to
+			snap.add(byName[DiskRatio], s.labels, st.DiskFullness)
+		case st.DiskLimit > 0:
 			snap.add(byName[DiskRatio], s.labels, float64(st.DiskBytes)/float64(st.DiskLimit))
 		}
 		snap.add(byName[NetRxBytesTotal], s.labels, float64(st.NetRxBytes))

@@ -189,4 +189,9 @@ type Stats struct {
 	// and its volumes), DiskLimit the size of the filesystem or quota that
 	// holds them (0: unknown).
 	DiskBytes, DiskLimit int64
+	// DiskFullness is how full (0-1) the fullest filesystem the instance
+	// writes to is: its writable layer's, each volume's and each writable
+	// bind mount's. It is what a "disk above 85%" alert watches: the
+	// instance fails when that filesystem is full, whoever filled it.
+	DiskFullness float64
 }

@@ -67,6 +67,7 @@ type contStats struct {
 	// (all the same directory on cgroup v2).
 	cpuDir, cpuacctDir, memDir string
 	mounts                     []string // host paths of its named volumes
+	fsPaths                    []string // paths on every filesystem it writes to, for DiskFullness
 	layer                      sizeEntry
 	lastUsed                   time.Time
 }
@@ -122,6 +123,7 @@ func (d *Driver) Stats(ctx context.Context, id string) (driver.Stats, error) {
 		st.NetRxBytes, st.NetTxBytes, _ = netDev(c.pid)
 	}
 	st.DiskBytes, st.DiskLimit = d.diskUsage(s, id, c, now)
+	st.DiskFullness = fullness(c.fsPaths)
 	return st, nil
 }
 
@@ -154,9 +156,13 @@ func (d *Driver) container(ctx context.Context, s *statsCache, id string, now ti
 	}
 	c = &contStats{pid: ci.State.Pid, lastUsed: now}
 	c.cpuDir, c.cpuacctDir, c.memDir = cgroupDirs(s.v2, ci.ID, c.pid)
+	c.fsPaths = []string{s.rootDir}
 	for _, m := range ci.Mounts {
 		if m.Type == mount.TypeVolume && m.Source != "" {
 			c.mounts = append(c.mounts, m.Source)
+		}
+		if m.RW && m.Source != "" && (m.Type == mount.TypeVolume || m.Type == mount.TypeBind) {
+			c.fsPaths = append(c.fsPaths, m.Source)
 		}
 	}
 	// The first size is measured now, so the first figure is not 0.
@@ -494,4 +500,21 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// fullness returns how full the fullest of the filesystems holding paths
+// is, as df counts it: used / (used + available to unprivileged users).
+func fullness(paths []string) float64 {
+	worst := 0.0
+	for _, p := range paths {
+		var fs syscall.Statfs_t
+		if err := syscall.Statfs(p, &fs); err != nil || fs.Blocks == 0 {
+			continue
+		}
+		used := float64(fs.Blocks - fs.Bfree)
+		if r := used / (used + float64(fs.Bavail)); r > worst {
+			worst = r
+		}
+	}
+	return worst
 }
