@@ -15,6 +15,7 @@
 //	MIGRATE_EXIT    exit status of `testapp migrate` (default 0)
 //	BURN_CPU        "1": spin one core (CPU alerts)
 //	LEAK_MB         grow memory by this many MiB per second, kept (memory alerts)
+//	LEAK_MAX_MB     stop growing at this many MiB (stay just under a limit)
 //	FILL_DIR        write 1 MiB files into this directory until it is full (disk alerts)
 //	LOG_EVERY       print "tick N <unix nanoseconds>" at this interval (log tests)
 //
@@ -181,7 +182,11 @@ func stress() {
 	if mb, err := strconv.Atoi(os.Getenv("LEAK_MB")); err == nil && mb > 0 {
 		go func() {
 			var kept [][]byte
+			limit, _ := strconv.Atoi(os.Getenv("LEAK_MAX_MB"))
 			for range time.Tick(time.Second) {
+				if limit > 0 && (len(kept)+1)*mb > limit {
+					continue
+				}
 				b := make([]byte, mb<<20)
 				for i := range b { // touch every page so it is really resident
 					b[i] = 1

@@ -125,10 +125,16 @@ func (h *haven) mustRun(args ...string) result {
 
 // startServer runs `haven server` as a child of the test and waits until
 // its API answers.
-func (h *haven) startServer(extraEnv ...string) {
+func (h *haven) startServer() {
 	h.t.Helper()
-	cmd := exec.Command(h.bin, "server", "--data-dir", h.dataDir, "--driver", h.driver, "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr)
-	cmd.Env = append(os.Environ(), extraEnv...)
+	h.startServerArgs()
+}
+
+// startServerArgs is startServer with extra server flags.
+func (h *haven) startServerArgs(extra ...string) {
+	h.t.Helper()
+	args := append([]string{"server", "--data-dir", h.dataDir, "--driver", h.driver, "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr}, extra...)
+	cmd := exec.Command(h.bin, args...)
 	logFile, err := os.OpenFile(filepath.Join(h.dataDir, "test-server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		h.t.Fatal(err)
