@@ -1,11 +1,12 @@
 package docker
 
 import (
+	"github.com/haven-platform/haven/internal/hostfs"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,10 +121,10 @@ func (d *Driver) Stats(ctx context.Context, id string) (driver.Stats, error) {
 			return driver.Stats{}, err
 		}
 	} else {
-		st.NetRxBytes, st.NetTxBytes, _ = netDev(c.pid)
+		st.NetRxBytes, st.NetTxBytes, _ = hostfs.NetDev(c.pid)
 	}
 	st.DiskBytes, st.DiskLimit = d.diskUsage(s, id, c, now)
-	st.DiskFullness = fullness(c.fsPaths)
+	st.DiskFullness = hostfs.Fullness(c.fsPaths)
 	return st, nil
 }
 
@@ -171,7 +172,7 @@ func (d *Driver) container(ctx context.Context, s *statsCache, id string, now ti
 	s.conts[id] = c
 	for _, m := range c.mounts {
 		if s.volumes[m] == nil {
-			s.volumes[m] = &sizeEntry{bytes: dirSize(m), at: now}
+			s.volumes[m] = &sizeEntry{bytes: hostfs.DirSize(m), at: now}
 		}
 	}
 	s.mu.Unlock()
@@ -241,7 +242,7 @@ func (s *statsCache) readCgroup(c *contStats, st *driver.Stats) bool {
 	buf := bufPool.Get().(*[8192]byte)
 	defer bufPool.Put(buf)
 	if s.v2 {
-		b, err := readInto(filepath.Join(c.cpuacctDir, "cpu.stat"), buf[:])
+		b, err := hostfs.ReadInto(filepath.Join(c.cpuacctDir, "cpu.stat"), buf[:])
 		if err != nil {
 			return false
 		}
@@ -250,7 +251,7 @@ func (s *statsCache) readCgroup(c *contStats, st *driver.Stats) bool {
 			return false
 		}
 		st.CPUSeconds = float64(usec) / 1e6
-		if b, err := readInto(filepath.Join(c.cpuDir, "cpu.max"), buf[:]); err == nil {
+		if b, err := hostfs.ReadInto(filepath.Join(c.cpuDir, "cpu.max"), buf[:]); err == nil {
 			if q, p, ok := strings.Cut(strings.TrimSpace(string(b)), " "); ok && q != "max" {
 				quota, _ := strconv.ParseFloat(q, 64)
 				period, _ := strconv.ParseFloat(p, 64)
@@ -263,12 +264,12 @@ func (s *statsCache) readCgroup(c *contStats, st *driver.Stats) bool {
 		if err != nil {
 			return false
 		}
-		if b, err := readInto(filepath.Join(c.memDir, "memory.stat"), buf[:]); err == nil {
+		if b, err := hostfs.ReadInto(filepath.Join(c.memDir, "memory.stat"), buf[:]); err == nil {
 			inactive, _ := statField(b, "inactive_file")
 			usage = max(0, usage-int64(inactive))
 		}
 		st.MemoryBytes = usage
-		if b, err := readInto(filepath.Join(c.memDir, "memory.max"), buf[:]); err == nil {
+		if b, err := hostfs.ReadInto(filepath.Join(c.memDir, "memory.max"), buf[:]); err == nil {
 			if v, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); err == nil && v < unlimited {
 				st.MemoryLimit = v
 			}
@@ -293,7 +294,7 @@ func (s *statsCache) readCgroup(c *contStats, st *driver.Stats) bool {
 	}
 	// Page cache the kernel can drop at once is not the container's
 	// memory: docker stats subtracts it the same way.
-	if b, err := readInto(filepath.Join(c.memDir, "memory.stat"), buf[:]); err == nil {
+	if b, err := hostfs.ReadInto(filepath.Join(c.memDir, "memory.stat"), buf[:]); err == nil {
 		inactive, _ := statField(b, "total_inactive_file")
 		usage = max(0, usage-int64(inactive))
 	}
@@ -372,7 +373,7 @@ func (d *Driver) diskUsage(s *statsCache, id string, c *contStats, now time.Time
 		if !e.measuring && now.Sub(e.at) > diskRefresh {
 			e.measuring, e.at = true, now
 			go func() {
-				n := dirSize(m)
+				n := hostfs.DirSize(m)
 				s.mu.Lock()
 				e.bytes, e.measuring = n, false
 				s.mu.Unlock()
@@ -394,27 +395,8 @@ func (d *Driver) layerSize(ctx context.Context, id string) int64 {
 
 var bufPool = sync.Pool{New: func() any { return new([8192]byte) }}
 
-// readInto reads a small file (cgroup and proc files) into buf without
-// allocating a buffer per read.
-func readInto(path string, buf []byte) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil || m == 0 {
-			break
-		}
-	}
-	return buf[:n], nil
-}
-
 func readInt(path string, buf []byte) (int64, error) {
-	b, err := readInto(path, buf)
+	b, err := hostfs.ReadInto(path, buf)
 	if err != nil {
 		return 0, err
 	}
@@ -437,84 +419,4 @@ func statField(b []byte, key string) (uint64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// netDev sums the bytes received and sent by every interface but loopback
-// in the network namespace of pid.
-func netDev(pid int) (rx, tx uint64, err error) {
-	buf := bufPool.Get().(*[8192]byte)
-	defer bufPool.Put(buf)
-	b, err := readInto("/proc/"+strconv.Itoa(pid)+"/net/dev", buf[:])
-	if err != nil {
-		return 0, 0, err
-	}
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		name, rest, ok := bytes.Cut(line, []byte{':'})
-		if !ok || string(bytes.TrimSpace(name)) == "lo" {
-			continue // the two header lines have no colon
-		}
-		// Fields: rx bytes packets errs drop fifo frame compressed
-		// multicast, then tx bytes ...
-		f := bytes.Fields(rest)
-		if len(f) < 9 {
-			continue
-		}
-		r, _ := strconv.ParseUint(string(f[0]), 10, 64)
-		t, _ := strconv.ParseUint(string(f[8]), 10, 64)
-		rx += r
-		tx += t
-	}
-	return rx, tx, nil
-}
-
-// dirSize is the disk space used by the files under dir (allocated
-// blocks, like du), each inode counted once.
-func dirSize(dir string) int64 {
-	var total int64
-	seen := map[uint64]bool{}
-	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		info, err := e.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			if st.Nlink > 1 {
-				if seen[st.Ino] {
-					return nil
-				}
-				seen[st.Ino] = true
-			}
-			total += st.Blocks * 512
-			return nil
-		}
-		total += info.Size()
-		return nil
-	})
-	return total
-}
-
-// fullness returns how full the fullest of the filesystems holding paths
-// is, as df counts it: used / (used + available to unprivileged users).
-func fullness(paths []string) float64 {
-	worst := 0.0
-	for _, p := range paths {
-		var fs syscall.Statfs_t
-		if err := syscall.Statfs(p, &fs); err != nil || fs.Blocks == 0 {
-			continue
-		}
-		used := float64(fs.Blocks - fs.Bfree)
-		if r := used / (used + float64(fs.Bavail)); r > worst {
-			worst = r
-		}
-	}
-	return worst
 }

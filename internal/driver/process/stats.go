@@ -1,16 +1,14 @@
 package process
 
 import (
+	"github.com/haven-platform/haven/internal/hostfs"
+
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/haven-platform/haven/internal/driver"
@@ -74,7 +72,7 @@ func (d *Driver) Stats(ctx context.Context, id string) (driver.Stats, error) {
 	}
 	st.CPUSeconds = float64(cpu) / clockTicks
 	st.MemoryBytes = rss
-	st.NetRxBytes, st.NetTxBytes, _ = netDev(p.pid)
+	st.NetRxBytes, st.NetTxBytes, _ = hostfs.NetDev(p.pid)
 
 	s.mu.Lock()
 	if !p.measuring && now.Sub(p.diskAt) > diskRefresh {
@@ -82,7 +80,7 @@ func (d *Driver) Stats(ctx context.Context, id string) (driver.Stats, error) {
 		go func() {
 			var n int64
 			for _, dir := range p.dirs {
-				n += dirSize(dir)
+				n += hostfs.DirSize(dir)
 			}
 			s.mu.Lock()
 			p.disk, p.measuring = n, false
@@ -136,7 +134,7 @@ func (d *Driver) procFor(s *statsCache, id string, now time.Time) (*procStats, e
 		}
 	}
 	for _, dir := range p.dirs {
-		p.disk += dirSize(dir)
+		p.disk += hostfs.DirSize(dir)
 	}
 	s.mu.Lock()
 	s.procs[id] = p
@@ -176,7 +174,7 @@ func treeUsage(pid int, startTicks uint64) (cpu uint64, rss int64, ok bool) {
 // it has waited for, whose time would otherwise vanish with them) and the
 // start time from /proc/<pid>/stat.
 func procTimes(pid int, buf []byte, withChildren bool) (ticks, start uint64, err error) {
-	b, err := readInto("/proc/"+strconv.Itoa(pid)+"/stat", buf)
+	b, err := hostfs.ReadInto("/proc/"+strconv.Itoa(pid)+"/stat", buf)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -215,7 +213,7 @@ func procTimes(pid int, buf []byte, withChildren bool) (ticks, start uint64, err
 // vmRSS reads VmRSS from /proc/<pid>/status, in bytes (0 if unreadable,
 // as for a zombie).
 func vmRSS(pid int, buf []byte) int64 {
-	b, err := readInto("/proc/"+strconv.Itoa(pid)+"/status", buf)
+	b, err := hostfs.ReadInto("/proc/"+strconv.Itoa(pid)+"/status", buf)
 	if err != nil {
 		return 0
 	}
@@ -239,7 +237,7 @@ func vmRSS(pid int, buf []byte) int64 {
 // forks from another thread is rare; its children are missed).
 func appendChildren(queue []int, pid int, buf []byte) []int {
 	p := strconv.Itoa(pid)
-	b, err := readInto("/proc/"+p+"/task/"+p+"/children", buf)
+	b, err := hostfs.ReadInto("/proc/"+p+"/task/"+p+"/children", buf)
 	if err != nil {
 		return queue
 	}
@@ -249,78 +247,4 @@ func appendChildren(queue []int, pid int, buf []byte) []int {
 		}
 	}
 	return queue
-}
-
-// readInto reads a small /proc file into buf without allocating a buffer
-// per read.
-func readInto(path string, buf []byte) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil || m == 0 {
-			break
-		}
-	}
-	return buf[:n], nil
-}
-
-// netDev sums the bytes received and sent by every interface but loopback
-// in the network namespace of pid.
-func netDev(pid int) (rx, tx uint64, err error) {
-	buf := bufPool.Get().(*[4096]byte)
-	defer bufPool.Put(buf)
-	b, err := readInto("/proc/"+strconv.Itoa(pid)+"/net/dev", buf[:])
-	if err != nil {
-		return 0, 0, err
-	}
-	for line := range bytes.Lines(b) {
-		name, rest, ok := bytes.Cut(line, []byte{':'})
-		if !ok || string(bytes.TrimSpace(name)) == "lo" {
-			continue // the two header lines have no colon
-		}
-		f := bytes.Fields(rest) // rx bytes is field 0, tx bytes field 8
-		if len(f) < 9 {
-			continue
-		}
-		r, _ := strconv.ParseUint(string(f[0]), 10, 64)
-		t, _ := strconv.ParseUint(string(f[8]), 10, 64)
-		rx += r
-		tx += t
-	}
-	return rx, tx, nil
-}
-
-// dirSize is the disk space used by the files under dir (allocated blocks,
-// like du), each inode counted once.
-func dirSize(dir string) int64 {
-	var total int64
-	seen := map[uint64]bool{}
-	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		info, err := e.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			if st.Nlink > 1 {
-				if seen[st.Ino] {
-					return nil
-				}
-				seen[st.Ino] = true
-			}
-			total += st.Blocks * 512
-			return nil
-		}
-		total += info.Size()
-		return nil
-	})
-	return total
 }
