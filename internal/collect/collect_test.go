@@ -91,8 +91,10 @@ func TestBusyLoopIsOneCore(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	snap := c.Collect(t.Context())
 	cores, ok := snap.Value(CPUCores, map[string]string{"instance": "burn-1", "service": "burn", "app": "shop", "env": "prod", "revision": "r1"})
-	if !ok || cores < 0.8 || cores > 1.2 {
-		t.Errorf("cpu_cores = %.3f (%v), want 1 ± 20%%", cores, ok)
+	// At most one core, less when other test packages compete for the CPUs;
+	// the scale is what must be right.
+	if !ok || cores < 0.3 || cores > 1.2 {
+		t.Errorf("cpu_cores = %.3f (%v), want between 0.3 and 1.2", cores, ok)
 	}
 	if r, _ := snap.Value(CPULimitRatio, nil); math.Abs(r-cores/2) > 1e-9 {
 		t.Errorf("cpu_limit_ratio = %v, want cores/2 = %v", r, cores/2)

@@ -33,8 +33,11 @@ func TestStatsBusyLoop(t *testing.T) {
 		t.Fatalf("Stats: %v", err)
 	}
 	cores := (second.CPUSeconds - first.CPUSeconds) / second.Time.Sub(first.Time).Seconds()
-	if cores < 0.8 || cores > 1.2 {
-		t.Errorf("busy loop uses %.2f cores, want 1 ± 20%%", cores)
+	// A single-threaded loop uses at most one core, and less when the
+	// suite's other packages compete for this machine's CPUs; what must
+	// hold is the scale (a tick conversion error is off by 10× or more).
+	if cores < 0.3 || cores > 1.2 {
+		t.Errorf("busy loop uses %.2f cores, want between 0.3 and 1.2", cores)
 	}
 	if second.MemoryBytes <= 0 || second.MemoryBytes > 64<<20 {
 		t.Errorf("MemoryBytes = %d, want a shell's resident set", second.MemoryBytes)
