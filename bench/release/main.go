@@ -24,6 +24,8 @@
 package main
 
 import (
+	"github.com/haven-platform/haven/bench/internal/benchkit"
+
 	"bytes"
 	"context"
 	"errors"
@@ -253,7 +255,7 @@ func logPhase(p phase) {
 // setup checks the tools, builds haven and testapp, and builds the image.
 func (b *bench) setup(ctx context.Context) error {
 	var err error
-	if b.repo, err = repoRoot(); err != nil {
+	if b.repo, err = benchkit.RepoRoot(); err != nil {
 		return err
 	}
 	tools := []string{"go", "docker"}
@@ -265,7 +267,7 @@ func (b *bench) setup(ctx context.Context) error {
 			return fmt.Errorf("%s is not on PATH (docker-compose and nginx: apt-get install -y docker-compose nginx-light)", t)
 		}
 	}
-	if out, err := b.cmd(ctx, 30*time.Second, "docker", "version", "--format", "{{.Server.Version}}"); err != nil {
+	if out, err := b.sh().Cmd(ctx, 30*time.Second, "docker", "version", "--format", "{{.Server.Version}}"); err != nil {
 		return fmt.Errorf("docker engine not reachable: %v\n%s", err, out)
 	}
 	if b.tmp, err = os.MkdirTemp("", "haven-bench-release-"); err != nil {
@@ -282,8 +284,8 @@ func (b *bench) setup(ctx context.Context) error {
 
 	b.haven = filepath.Join(b.tmp, "haven")
 	logf("prepare: go build ./cmd/haven")
-	if out, err := b.cmd(ctx, 10*time.Minute, "go", "build", "-o", b.haven, "./cmd/haven"); err != nil {
-		return fmt.Errorf("go build ./cmd/haven: %v\n%s", err, tail(out, 30))
+	if out, err := b.sh().Cmd(ctx, 10*time.Minute, "go", "build", "-o", b.haven, "./cmd/haven"); err != nil {
+		return fmt.Errorf("go build ./cmd/haven: %v\n%s", err, benchkit.Tail(out, 30))
 	}
 	app := filepath.Join(b.tmp, "testapp")
 	logf("prepare: go build ./internal/testapp (static) and image %s", b.cfg.image)
@@ -318,11 +320,11 @@ type havenServer struct {
 
 func (b *bench) startHaven(ctx context.Context) (*havenServer, error) {
 	hs := &havenServer{b: b, dataDir: filepath.Join(b.tmp, "data"), log: filepath.Join(b.tmp, "server.log"), done: make(chan struct{})}
-	ing, err := freeAddr()
+	ing, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	api, err := freeAddr()
+	api, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +349,7 @@ func (b *bench) startHaven(ctx context.Context) (*havenServer, error) {
 	for {
 		select {
 		case <-hs.done:
-			return nil, fmt.Errorf("haven server exited at start:\n%s", indent(tail(readFile(hs.log), 30)))
+			return nil, fmt.Errorf("haven server exited at start:\n%s", benchkit.Indent(benchkit.Tail(readFile(hs.log), 30)))
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -365,7 +367,7 @@ func (b *bench) startHaven(ctx context.Context) (*havenServer, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("haven server not answering after 30s (%v):\n%s", err, indent(tail(readFile(hs.log), 30)))
+			return nil, fmt.Errorf("haven server not answering after 30s (%v):\n%s", err, benchkit.Indent(benchkit.Tail(readFile(hs.log), 30)))
 		}
 	}
 }
@@ -399,9 +401,9 @@ func (hs *havenServer) down(ctx context.Context) error {
 	if !hs.app {
 		return nil
 	}
-	out, err := hs.b.cmd(context.WithoutCancel(ctx), 2*time.Minute+10*time.Second, hs.b.haven, "down", "--data-dir", hs.dataDir, "--app", appName, "--timeout", "2m")
+	out, err := hs.b.sh().Cmd(context.WithoutCancel(ctx), 2*time.Minute+10*time.Second, hs.b.haven, "down", "--data-dir", hs.dataDir, "--app", appName, "--timeout", "2m")
 	if err != nil {
-		logf("haven down: %v\n%s", err, indent(tail(out, 10)))
+		logf("haven down: %v\n%s", err, benchkit.Indent(benchkit.Tail(out, 10)))
 		return err
 	}
 	hs.app = false
@@ -414,17 +416,17 @@ func (hs *havenServer) down(ctx context.Context) error {
 func (b *bench) removeHavenLeftovers(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	label := "label=" + spec.LabelApp + "=" + appName
-	if ids, err := b.dockerLines(ctx, "ps", "-aq", "--filter", label); err == nil && len(ids) > 0 {
+	if ids, err := b.sh().DockerLines(ctx, "ps", "-aq", "--filter", label); err == nil && len(ids) > 0 {
 		logf("removing %d leftover Haven container(s) of app %s", len(ids), appName)
-		b.cmd(ctx, time.Minute, "docker", append([]string{"rm", "-f"}, ids...)...)
+		b.sh().Cmd(ctx, time.Minute, "docker", append([]string{"rm", "-f"}, ids...)...)
 	}
-	if vols, err := b.dockerLines(ctx, "volume", "ls", "-q", "--filter", label); err == nil && len(vols) > 0 {
-		b.cmd(ctx, time.Minute, "docker", append([]string{"volume", "rm"}, vols...)...)
+	if vols, err := b.sh().DockerLines(ctx, "volume", "ls", "-q", "--filter", label); err == nil && len(vols) > 0 {
+		b.sh().Cmd(ctx, time.Minute, "docker", append([]string{"volume", "rm"}, vols...)...)
 	}
-	nets, _ := b.dockerLines(ctx, "network", "ls", "--format", "{{.Name}}")
+	nets, _ := b.sh().DockerLines(ctx, "network", "ls", "--format", "{{.Name}}")
 	for _, n := range nets {
 		if strings.HasPrefix(n, "haven_"+appName+"_") {
-			b.cmd(ctx, time.Minute, "docker", "network", "rm", n)
+			b.sh().Cmd(ctx, time.Minute, "docker", "network", "rm", n)
 		}
 	}
 }
@@ -479,13 +481,13 @@ func (b *bench) havenPhase(ctx context.Context, hs *havenServer, strategy string
 		p.err = err
 		return p
 	}
-	if out, err := b.cmd(ctx, time.Minute, b.haven, "validate", "-f", file, "--data-dir", hs.dataDir); err != nil {
+	if out, err := b.sh().Cmd(ctx, time.Minute, b.haven, "validate", "-f", file, "--data-dir", hs.dataDir); err != nil {
 		if !strings.Contains(out, "release") {
-			p.err = fmt.Errorf("haven validate: %v\n%s", err, indent(tail(out, 20)))
+			p.err = fmt.Errorf("haven validate: %v\n%s", err, benchkit.Indent(benchkit.Tail(out, 20)))
 			return p
 		}
 		if strategy != "rolling" {
-			p.skipped = "this haven build refuses x-haven.release: " + firstLine(errors.New(strings.TrimSpace(out)))
+			p.skipped = "this haven build refuses x-haven.release: " + benchkit.FirstLine(errors.New(strings.TrimSpace(out)))
 			return p
 		}
 		withRelease = false
@@ -501,7 +503,7 @@ func (b *bench) havenPhase(ctx context.Context, hs *havenServer, strategy string
 	hs.app = true
 	defer hs.down(ctx)
 	if _, out, err := b.havenDeploy(ctx, hs, file); err != nil {
-		p.err = fmt.Errorf("initial deploy: %v\n%s\n%s", err, indent(tail(out, 20)), b.havenDiagnose(ctx, hs))
+		p.err = fmt.Errorf("initial deploy: %v\n%s\n%s", err, benchkit.Indent(benchkit.Tail(out, 20)), b.havenDiagnose(ctx, hs))
 		return p
 	}
 	rev, err := hs.waitSettled(ctx, "", b.cfg.timeout)
@@ -518,7 +520,7 @@ func (b *bench) havenPhase(ctx context.Context, hs *havenServer, strategy string
 	ld := startLoad(url, host, b.cfg.rate, b.cfg.reqTimeout)
 	defer func() { p.load = ld.stop(); p.attribute() }()
 	logf("%s: load %d req/s through the ingress; %d releases", p.name, b.cfg.rate, b.cfg.releases)
-	if sleep(ctx, b.cfg.settle) != nil {
+	if benchkit.Sleep(ctx, b.cfg.settle) != nil {
 		p.err = ctx.Err()
 		return p
 	}
@@ -541,7 +543,7 @@ func (b *bench) havenPhase(ctx context.Context, hs *havenServer, strategy string
 			if ctx.Err() != nil {
 				break
 			}
-			logf("%s: release %d FAILED: %v\n%s\n%s", p.name, n, r.err, indent(tail(out, 20)), b.havenDiagnose(ctx, hs))
+			logf("%s: release %d FAILED: %v\n%s\n%s", p.name, n, r.err, benchkit.Indent(benchkit.Tail(out, 20)), b.havenDiagnose(ctx, hs))
 			consecutive++
 		} else {
 			consecutive = 0
@@ -559,7 +561,7 @@ func (b *bench) havenPhase(ctx context.Context, hs *havenServer, strategy string
 		p.err = ctx.Err()
 		return p
 	}
-	sleep(ctx, b.cfg.settle)
+	benchkit.Sleep(ctx, b.cfg.settle)
 	want := "v" + strconv.Itoa(b.cfg.releases)
 	if err := waitServing(ctx, url, host, want, 5*time.Second); err != nil {
 		p.err = fmt.Errorf("after the last release: %w", err)
@@ -571,10 +573,10 @@ func (b *bench) havenPhase(ctx context.Context, hs *havenServer, strategy string
 // took and its output.
 func (b *bench) havenDeploy(ctx context.Context, hs *havenServer, file string) (time.Duration, string, error) {
 	start := time.Now()
-	out, err := b.cmd(ctx, b.cfg.timeout+30*time.Second, b.haven, "deploy", "-f", file, "--data-dir", hs.dataDir, "--wait", "--timeout", b.cfg.timeout.String())
+	out, err := b.sh().Cmd(ctx, b.cfg.timeout+30*time.Second, b.haven, "deploy", "-f", file, "--data-dir", hs.dataDir, "--wait", "--timeout", b.cfg.timeout.String())
 	d := time.Since(start)
 	if b.cfg.verbose {
-		os.Stderr.WriteString(indent(strings.TrimRight(out, "\n")) + "\n")
+		os.Stderr.WriteString(benchkit.Indent(strings.TrimRight(out, "\n")) + "\n")
 	}
 	if err != nil {
 		var ee *exec.ExitError
@@ -639,14 +641,14 @@ func (b *bench) havenDiagnose(ctx context.Context, hs *havenServer) string {
 	ctx = context.WithoutCancel(ctx)
 	var sb strings.Builder
 	for _, args := range [][]string{{"status"}, {"ps"}} {
-		out, err := b.cmd(ctx, 15*time.Second, b.haven, append(args, "--data-dir", hs.dataDir)...)
+		out, err := b.sh().Cmd(ctx, 15*time.Second, b.haven, append(args, "--data-dir", hs.dataDir)...)
 		fmt.Fprintf(&sb, "haven %s", args[0])
 		if err != nil {
 			fmt.Fprintf(&sb, " (%v)", err)
 		}
-		fmt.Fprintf(&sb, ":\n%s\n", indent(tail(out, 20)))
+		fmt.Fprintf(&sb, ":\n%s\n", benchkit.Indent(benchkit.Tail(out, 20)))
 	}
-	fmt.Fprintf(&sb, "server.log (last lines):\n%s", indent(tail(readFile(hs.log), 20)))
+	fmt.Fprintf(&sb, "server.log (last lines):\n%s", benchkit.Indent(benchkit.Tail(readFile(hs.log), 20)))
 	return sb.String()
 }
 
@@ -668,13 +670,13 @@ func (b *bench) composeUp(ctx context.Context, file string) (time.Duration, erro
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
 	start := time.Now()
-	out, err := b.cmdCtx(ctx, "docker-compose", "-p", appName, "-f", file, "up", "-d", "--scale", service+"="+strconv.Itoa(replicas))
+	out, err := b.sh().CmdCtx(ctx, "docker-compose", "-p", appName, "-f", file, "up", "-d", "--scale", service+"="+strconv.Itoa(replicas))
 	d := time.Since(start)
 	if b.cfg.verbose {
-		os.Stderr.WriteString(indent(strings.TrimRight(out, "\n")) + "\n")
+		os.Stderr.WriteString(benchkit.Indent(strings.TrimRight(out, "\n")) + "\n")
 	}
 	if err != nil {
-		return d, fmt.Errorf("docker-compose up -d: %v\n%s", err, indent(tail(out, 20)))
+		return d, fmt.Errorf("docker-compose up -d: %v\n%s", err, benchkit.Indent(benchkit.Tail(out, 20)))
 	}
 	return d, nil
 }
@@ -684,21 +686,21 @@ func (b *bench) composeDown(ctx context.Context, file string) {
 	if _, err := os.Stat(file); err != nil {
 		os.WriteFile(file, []byte(b.composeFile(0)), 0o644)
 	}
-	if out, err := b.cmd(ctx, 2*time.Minute, "docker-compose", "-p", appName, "-f", file, "down", "-v", "--remove-orphans"); err != nil {
-		logf("docker-compose down: %v\n%s", err, indent(tail(out, 10)))
+	if out, err := b.sh().Cmd(ctx, 2*time.Minute, "docker-compose", "-p", appName, "-f", file, "down", "-v", "--remove-orphans"); err != nil {
+		logf("docker-compose down: %v\n%s", err, benchkit.Indent(benchkit.Tail(out, 10)))
 	}
 }
 
 // composeIPs returns the addresses of the project's running web containers.
 func (b *bench) composeIPs(ctx context.Context) ([]string, error) {
-	ids, err := b.dockerLines(ctx, "ps", "-q", "--filter", "label=com.docker.compose.project="+appName, "--filter", "label=com.docker.compose.service="+service)
+	ids, err := b.sh().DockerLines(ctx, "ps", "-q", "--filter", "label=com.docker.compose.project="+appName, "--filter", "label=com.docker.compose.service="+service)
 	if err != nil {
 		return nil, err
 	}
 	if len(ids) == 0 {
 		return nil, errors.New("no running containers")
 	}
-	lines, err := b.dockerLines(ctx, append([]string{"inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"}, ids...)...)
+	lines, err := b.sh().DockerLines(ctx, append([]string{"inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"}, ids...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -758,7 +760,7 @@ http {
 }
 
 func (b *bench) startNginx(ctx context.Context, upstreams []string) (*nginx, error) {
-	listen, err := freeAddr()
+	listen, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -790,7 +792,7 @@ func (ng *nginx) reload(upstreams []string) error {
 	}
 	select {
 	case <-ng.done:
-		return errors.New("nginx exited:\n" + indent(tail(readFile(filepath.Join(ng.dir, "error.log")), 10)))
+		return errors.New("nginx exited:\n" + benchkit.Indent(benchkit.Tail(readFile(filepath.Join(ng.dir, "error.log")), 10)))
 	default:
 	}
 	return ng.cmd.Process.Signal(syscall.SIGHUP)
@@ -841,14 +843,14 @@ func (b *bench) composePhase(ctx context.Context) (p phase) {
 	defer ng.stop()
 	url := "http://" + ng.listen + "/"
 	if err := waitServing(ctx, url, host, "v0", 30*time.Second); err != nil {
-		p.err = fmt.Errorf("through nginx: %w\n%s", err, indent(tail(readFile(filepath.Join(ng.dir, "error.log")), 10)))
+		p.err = fmt.Errorf("through nginx: %w\n%s", err, benchkit.Indent(benchkit.Tail(readFile(filepath.Join(ng.dir, "error.log")), 10)))
 		return p
 	}
 
 	ld := startLoad(url, host, b.cfg.rate, b.cfg.reqTimeout)
 	defer func() { p.load = ld.stop(); p.attribute() }()
 	logf("%s: load %d req/s through nginx; %d releases", p.name, b.cfg.rate, b.cfg.releases)
-	if sleep(ctx, b.cfg.settle) != nil {
+	if benchkit.Sleep(ctx, b.cfg.settle) != nil {
 		p.err = ctx.Err()
 		return p
 	}
@@ -880,7 +882,7 @@ func (b *bench) composePhase(ctx context.Context) (p phase) {
 		p.err = ctx.Err()
 		return p
 	}
-	sleep(ctx, b.cfg.settle)
+	benchkit.Sleep(ctx, b.cfg.settle)
 	want := "v" + strconv.Itoa(b.cfg.releases)
 	if err := waitServing(ctx, url, host, want, 5*time.Second); err != nil {
 		p.err = fmt.Errorf("after the last release: %w", err)
@@ -1119,7 +1121,7 @@ func (b *bench) report(phases []phase, interrupted bool) int {
 			continue
 		}
 		if p.err != nil {
-			fmt.Printf("%s: ERROR: %s\n", p.name, firstLine(p.err))
+			fmt.Printf("%s: ERROR: %s\n", p.name, benchkit.FirstLine(p.err))
 			if haven {
 				code = exitFail
 			}
@@ -1146,7 +1148,7 @@ func (b *bench) report(phases []phase, interrupted bool) int {
 		}
 		for _, r := range p.releases {
 			if r.err != nil {
-				fmt.Printf("%s: release %d failed: %s\n", p.name, r.n, firstLine(r.err))
+				fmt.Printf("%s: release %d failed: %s\n", p.name, r.n, benchkit.FirstLine(r.err))
 			}
 		}
 		if haven && (p.load.failed > 0 || p.releaseOK() < b.cfg.releases) {
@@ -1234,74 +1236,6 @@ func waitServing(ctx context.Context, url, host, version string, timeout time.Du
 	}
 }
 
-func (b *bench) cmd(ctx context.Context, timeout time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return b.cmdCtx(ctx, name, args...)
-}
-
-func (b *bench) cmdCtx(ctx context.Context, name string, args ...string) (string, error) {
-	c := exec.CommandContext(ctx, name, args...)
-	c.Dir = b.repo
-	c.WaitDelay = 5 * time.Second
-	out, err := c.CombinedOutput()
-	if ctx.Err() != nil && err != nil {
-		err = fmt.Errorf("%s %s: %w (%v)", name, strings.Join(args, " "), ctx.Err(), err)
-	}
-	return string(out), err
-}
-
-func (b *bench) dockerLines(ctx context.Context, args ...string) ([]string, error) {
-	out, err := b.cmd(ctx, time.Minute, "docker", args...)
-	if err != nil {
-		return nil, fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(out))
-	}
-	var lines []string
-	for l := range strings.SplitSeq(out, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return lines, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/haven-platform/haven\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run this inside the Haven repository (no go.mod of github.com/haven-platform/haven above the working directory)")
-		}
-		dir = parent
-	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func readFile(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -1310,26 +1244,9 @@ func readFile(path string) string {
 	return string(b)
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
-}
-
-func indent(s string) string {
-	if s == "" {
-		return "    (nothing)"
-	}
-	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
-}
-
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench/release %s: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
+
+// sh runs commands in the repository.
+func (b *bench) sh() benchkit.Runner { return benchkit.Runner{Dir: b.repo} }

@@ -18,6 +18,8 @@
 package main
 
 import (
+	"github.com/haven-platform/haven/bench/internal/benchkit"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -26,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -142,7 +143,7 @@ type bench struct {
 }
 
 func newBench(ctx context.Context, cfg config) (*bench, error) {
-	repo, err := repoRoot()
+	repo, err := benchkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +153,7 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 			return nil, fmt.Errorf("%s is not on PATH", tool)
 		}
 	}
-	if out, err := b.cmd(ctx, 30*time.Second, "docker", "version", "--format", "{{.Server.Version}}"); err != nil {
+	if out, err := b.sh().Cmd(ctx, 30*time.Second, "docker", "version", "--format", "{{.Server.Version}}"); err != nil {
 		return nil, fmt.Errorf("docker engine not reachable: %v\n%s", err, out)
 	}
 	app, err := compose.Load(ctx, compose.Options{Files: []string{b.file}})
@@ -288,10 +289,10 @@ func (b *bench) report(results []result) int {
 
 	for i, r := range results { // the details were logged on stderr
 		if r.composeErr != nil {
-			fmt.Printf("run %d docker-compose: %s\n", i+1, firstLine(r.composeErr))
+			fmt.Printf("run %d docker-compose: %s\n", i+1, benchkit.FirstLine(r.composeErr))
 		}
 		if r.havenErr != nil {
-			fmt.Printf("run %d haven: %s\n", i+1, firstLine(r.havenErr))
+			fmt.Printf("run %d haven: %s\n", i+1, benchkit.FirstLine(r.havenErr))
 		}
 	}
 	switch {
@@ -316,7 +317,7 @@ func (b *bench) report(results []result) int {
 // other Haven server with containers on the engine, because each Haven server
 // acts on every Haven-labelled container of the Engine.
 func (b *bench) preflight(ctx context.Context) error {
-	if out, err := b.cmd(ctx, time.Minute, "docker-compose", "version", "--short"); err != nil {
+	if out, err := b.sh().Cmd(ctx, time.Minute, "docker-compose", "version", "--short"); err != nil {
 		return fmt.Errorf("docker-compose: %v\n%s", err, out)
 	}
 	if err := b.composeDown(ctx); err != nil {
@@ -329,7 +330,7 @@ func (b *bench) preflight(ctx context.Context) error {
 	// container, volume and network names.
 	deadline := time.Now().Add(b.cfg.quietWait)
 	for said := false; ; said = true {
-		others, err := b.dockerLines(ctx, "ps", "--filter", "label=dev.haven.managed=true", "--filter", "status=running", "--format", `{{.Label "dev.haven.app"}}/{{.Label "dev.haven.env"}}:{{.Names}}`)
+		others, err := b.sh().DockerLines(ctx, "ps", "--filter", "label=dev.haven.managed=true", "--filter", "status=running", "--format", `{{.Label "dev.haven.app"}}/{{.Label "dev.haven.env"}}:{{.Names}}`)
 		if err != nil {
 			return err
 		}
@@ -350,7 +351,7 @@ func (b *bench) preflight(ctx context.Context) error {
 		if !said {
 			logf("waiting up to %s for running Haven-managed containers to go away (each Haven server stops what it does not know): %s", b.cfg.quietWait, strings.Join(others, ", "))
 		}
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		if err := benchkit.Sleep(ctx, 2*time.Second); err != nil {
 			return err
 		}
 	}
@@ -364,18 +365,18 @@ func (b *bench) preflight(ctx context.Context) error {
 func (b *bench) prepare(ctx context.Context) error {
 	if b.cfg.prepare {
 		logf("prepare: examples/mall/build.sh")
-		if out, err := b.cmd(ctx, 15*time.Minute, filepath.Join(b.repo, "examples/mall/build.sh")); err != nil {
-			return fmt.Errorf("examples/mall/build.sh: %v\n%s", err, tail(out, 30))
+		if out, err := b.sh().Cmd(ctx, 15*time.Minute, filepath.Join(b.repo, "examples/mall/build.sh")); err != nil {
+			return fmt.Errorf("examples/mall/build.sh: %v\n%s", err, benchkit.Tail(out, 30))
 		}
 	}
 	logf("prepare: go build -o %s ./cmd/haven", b.haven)
-	if out, err := b.cmd(ctx, 10*time.Minute, "go", "build", "-o", b.haven, "./cmd/haven"); err != nil {
-		return fmt.Errorf("go build ./cmd/haven: %v\n%s", err, tail(out, 30))
+	if out, err := b.sh().Cmd(ctx, 10*time.Minute, "go", "build", "-o", b.haven, "./cmd/haven"); err != nil {
+		return fmt.Errorf("go build ./cmd/haven: %v\n%s", err, benchkit.Tail(out, 30))
 	}
 	if b.cfg.prepare {
 		logf("prepare: docker-compose -p %s -f %s build", b.cfg.project, b.cfg.file)
-		if out, err := b.cmd(ctx, 15*time.Minute, "docker-compose", "-p", b.cfg.project, "-f", b.file, "build"); err != nil {
-			return fmt.Errorf("docker-compose build: %v\n%s", err, tail(out, 30))
+		if out, err := b.sh().Cmd(ctx, 15*time.Minute, "docker-compose", "-p", b.cfg.project, "-f", b.file, "build"); err != nil {
+			return fmt.Errorf("docker-compose build: %v\n%s", err, benchkit.Tail(out, 30))
 		}
 	}
 	return nil
@@ -393,24 +394,24 @@ func (b *bench) measureCompose(ctx context.Context) (elapsed time.Duration, err 
 	defer cancel()
 
 	start := time.Now()
-	out, err := b.cmdCtx(ctx, "docker-compose", "-p", b.cfg.project, "-f", b.file, "up", "-d")
+	out, err := b.sh().CmdCtx(ctx, "docker-compose", "-p", b.cfg.project, "-f", b.file, "up", "-d")
 	if b.cfg.verbose {
 		os.Stderr.WriteString(out)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("docker-compose up -d: %v\n%s", err, tail(out, 20))
+		return 0, fmt.Errorf("docker-compose up -d: %v\n%s", err, benchkit.Tail(out, 20))
 	}
 	var ids, last []string
 	for {
 		if len(ids) != b.instances {
-			ids, err = b.dockerLines(ctx, "ps", "-aq", "--filter", "label=com.docker.compose.project="+b.cfg.project)
+			ids, err = b.sh().DockerLines(ctx, "ps", "-aq", "--filter", "label=com.docker.compose.project="+b.cfg.project)
 			if err != nil {
 				return 0, err
 			}
 		}
 		if len(ids) == b.instances {
 			args := append([]string{"inspect", "--format", "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"}, ids...)
-			states, err := b.dockerLines(ctx, args...)
+			states, err := b.sh().DockerLines(ctx, args...)
 			if err != nil {
 				return 0, err
 			}
@@ -432,7 +433,7 @@ func (b *bench) measureCompose(ctx context.Context) (elapsed time.Duration, err 
 				return time.Since(start), nil
 			}
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return 0, fmt.Errorf("not healthy within %s (%d of %d containers seen): %s", b.cfg.upTimeout, len(ids), b.instances, strings.Join(last, ", "))
 		}
 	}
@@ -441,9 +442,9 @@ func (b *bench) measureCompose(ctx context.Context) (elapsed time.Duration, err 
 func (b *bench) composeDown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	out, err := b.cmdCtx(ctx, "docker-compose", "-p", b.cfg.project, "-f", b.file, "down", "-v", "--remove-orphans")
+	out, err := b.sh().CmdCtx(ctx, "docker-compose", "-p", b.cfg.project, "-f", b.file, "down", "-v", "--remove-orphans")
 	if err != nil {
-		return fmt.Errorf("%v\n%s", err, tail(out, 20))
+		return fmt.Errorf("%v\n%s", err, benchkit.Tail(out, 20))
 	}
 	return nil
 }
@@ -456,11 +457,10 @@ var serverPID = regexp.MustCompile(`Started haven server \(pid (\d+)`)
 // which comes after the image builds.
 func (b *bench) measureHaven(ctx context.Context, n int) (elapsed, deployed time.Duration, err error) {
 	dataDir := filepath.Join(b.tmp, "haven-"+strconv.Itoa(n))
-	port, err := freePort()
+	ingress, err := benchkit.FreeAddr()
 	if err != nil {
 		return 0, 0, err
 	}
-	ingress := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
 	var (
 		mu  sync.Mutex
@@ -514,10 +514,10 @@ func (b *bench) measureHaven(ctx context.Context, n int) (elapsed, deployed time
 		return 0, 0, fmt.Errorf("haven up: interrupted after %.1fs", elapsed.Seconds())
 	}
 	if werr != nil {
-		return 0, 0, fmt.Errorf("haven up: %v after %.1fs\n%s\n%s", werr, elapsed.Seconds(), indent(tail(out, 40)), b.havenDiagnose(ctx, dataDir))
+		return 0, 0, fmt.Errorf("haven up: %v after %.1fs\n%s\n%s", werr, elapsed.Seconds(), benchkit.Indent(benchkit.Tail(out, 40)), b.havenDiagnose(ctx, dataDir))
 	}
 	if !strings.Contains(out, " is ready in ") {
-		return 0, 0, fmt.Errorf("haven up exited 0 without reporting ready:\n%s", indent(tail(out, 40)))
+		return 0, 0, fmt.Errorf("haven up exited 0 without reporting ready:\n%s", benchkit.Indent(benchkit.Tail(out, 40)))
 	}
 	if err := checkIngress(ctx, ingress); err != nil {
 		return 0, 0, fmt.Errorf("ready after %.1fs, but %w\n%s", elapsed.Seconds(), err, b.havenDiagnose(ctx, dataDir))
@@ -557,12 +557,12 @@ func (b *bench) havenDiagnose(ctx context.Context, dataDir string) string {
 	ctx = context.WithoutCancel(ctx)
 	var sb strings.Builder
 	for _, args := range [][]string{{"status"}, {"ps"}} {
-		out, err := b.cmd(ctx, 15*time.Second, b.haven, append(args, "--data-dir", dataDir)...)
+		out, err := b.sh().Cmd(ctx, 15*time.Second, b.haven, append(args, "--data-dir", dataDir)...)
 		fmt.Fprintf(&sb, "haven %s", args[0])
 		if err != nil {
 			fmt.Fprintf(&sb, " (%v)", err)
 		}
-		fmt.Fprintf(&sb, ":\n%s\n", indent(tail(out, 30)))
+		fmt.Fprintf(&sb, ":\n%s\n", benchkit.Indent(benchkit.Tail(out, 30)))
 	}
 	logb, err := os.ReadFile(filepath.Join(dataDir, "server.log"))
 	if err != nil {
@@ -576,9 +576,9 @@ func (b *bench) havenDiagnose(ctx context.Context, dataDir string) string {
 			}
 		}
 		if len(notable) > 0 {
-			fmt.Fprintf(&sb, "server.log warnings, errors and stops of other apps:\n%s\n", indent(tail(strings.Join(notable, "\n"), 30)))
+			fmt.Fprintf(&sb, "server.log warnings, errors and stops of other apps:\n%s\n", benchkit.Indent(benchkit.Tail(strings.Join(notable, "\n"), 30)))
 		}
-		fmt.Fprintf(&sb, "server.log (last lines):\n%s\n", indent(tail(string(logb), 30)))
+		fmt.Fprintf(&sb, "server.log (last lines):\n%s\n", benchkit.Indent(benchkit.Tail(string(logb), 30)))
 	}
 	return sb.String()
 }
@@ -590,9 +590,9 @@ func (b *bench) havenTeardown(ctx context.Context, dataDir string, pid int) erro
 	var errs []error
 	downOK := false
 	if _, err := os.Stat(filepath.Join(dataDir, "haven.sock")); err == nil {
-		out, err := b.cmd(ctx, 2*time.Minute+10*time.Second, b.haven, "down", "--data-dir", dataDir, "--app", b.app, "--timeout", "2m")
+		out, err := b.sh().Cmd(ctx, 2*time.Minute+10*time.Second, b.haven, "down", "--data-dir", dataDir, "--app", b.app, "--timeout", "2m")
 		if err != nil {
-			errs = append(errs, fmt.Errorf("haven down: %v\n%s", err, tail(out, 10)))
+			errs = append(errs, fmt.Errorf("haven down: %v\n%s", err, benchkit.Tail(out, 10)))
 		} else {
 			downOK = true
 		}
@@ -617,23 +617,23 @@ func (b *bench) havenCleanup(ctx context.Context, removeContainers bool) error {
 	var errs []error
 	label := "label=dev.haven.app=" + b.app
 	if removeContainers {
-		if ids, err := b.dockerLines(ctx, "ps", "-aq", "--filter", label); err == nil && len(ids) > 0 {
-			if out, err := b.cmd(ctx, time.Minute, "docker", append([]string{"rm", "-f"}, ids...)...); err != nil {
+		if ids, err := b.sh().DockerLines(ctx, "ps", "-aq", "--filter", label); err == nil && len(ids) > 0 {
+			if out, err := b.sh().Cmd(ctx, time.Minute, "docker", append([]string{"rm", "-f"}, ids...)...); err != nil {
 				errs = append(errs, fmt.Errorf("docker rm: %v: %s", err, out))
 			}
 		}
 	}
-	vols, err := b.dockerLines(ctx, "volume", "ls", "-q", "--filter", label)
+	vols, err := b.sh().DockerLines(ctx, "volume", "ls", "-q", "--filter", label)
 	if err != nil {
 		errs = append(errs, err)
 	} else if len(vols) > 0 {
-		if out, err := b.cmd(ctx, time.Minute, "docker", append([]string{"volume", "rm"}, vols...)...); err != nil {
+		if out, err := b.sh().Cmd(ctx, time.Minute, "docker", append([]string{"volume", "rm"}, vols...)...); err != nil {
 			errs = append(errs, fmt.Errorf("docker volume rm: %v: %s", err, strings.TrimSpace(out)))
 		}
 	}
 	// Haven keeps the app's network after down; remove it (when unused) so
 	// that each run creates it, as docker-compose's does.
-	all, _ := b.dockerLines(ctx, "network", "ls", "--format", "{{.Name}}")
+	all, _ := b.sh().DockerLines(ctx, "network", "ls", "--format", "{{.Name}}")
 	var nets []string
 	for _, n := range all {
 		if strings.HasPrefix(n, "haven_"+b.app+"_") {
@@ -641,7 +641,7 @@ func (b *bench) havenCleanup(ctx context.Context, removeContainers bool) error {
 		}
 	}
 	if len(nets) > 0 {
-		b.cmd(ctx, time.Minute, "docker", append([]string{"network", "rm"}, nets...)...)
+		b.sh().Cmd(ctx, time.Minute, "docker", append([]string{"network", "rm"}, nets...)...)
 	}
 	return errors.Join(errs...)
 }
@@ -685,78 +685,6 @@ func alive(pid int) bool {
 	return true
 }
 
-// cmd runs a command in the repository with its own timeout and returns its
-// combined output.
-func (b *bench) cmd(ctx context.Context, timeout time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return b.cmdCtx(ctx, name, args...)
-}
-
-func (b *bench) cmdCtx(ctx context.Context, name string, args ...string) (string, error) {
-	c := exec.CommandContext(ctx, name, args...)
-	c.Dir = b.repo
-	c.WaitDelay = 5 * time.Second
-	out, err := c.CombinedOutput()
-	if ctx.Err() != nil && err != nil {
-		err = fmt.Errorf("%s %s: %w (%v)", name, strings.Join(args, " "), ctx.Err(), err)
-	}
-	return string(out), err
-}
-
-// dockerLines runs docker and returns the non-empty lines of its output.
-func (b *bench) dockerLines(ctx context.Context, args ...string) ([]string, error) {
-	out, err := b.cmd(ctx, time.Minute, "docker", args...)
-	if err != nil {
-		return nil, fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(out))
-	}
-	var lines []string
-	for l := range strings.SplitSeq(out, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return lines, nil
-}
-
-// repoRoot finds the directory of Haven's go.mod from the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/haven-platform/haven\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run this inside the Haven repository (no go.mod of github.com/haven-platform/haven above the working directory)")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -777,26 +705,6 @@ func fmtMedian(xs []float64, format string) string {
 	return fmt.Sprintf(format, median(xs))
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
-}
-
-func indent(s string) string {
-	if s == "" {
-		return "    (nothing)"
-	}
-	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
-}
-
 type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
@@ -811,3 +719,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench/up: "+format+"\n", args...)
 }
+
+// sh runs commands in the repository.
+func (b *bench) sh() benchkit.Runner { return benchkit.Runner{Dir: b.repo} }
