@@ -1,14 +1,14 @@
 package api
 
 import (
+	"github.com/haven-platform/haven/internal/golden"
+
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,8 +23,6 @@ import (
 	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/store/bolt"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/permissions.txt")
 
 // testServer is an API over real parts: a bbolt store, the process
 // driver, a running agent, auth, audit and secrets.
@@ -158,18 +156,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	got := b.String()
 	path := filepath.Join("testdata", "permissions.txt")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/api -run TestPermissionMatrix -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("permission matrix differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, []byte(got))
 }
 
 func bound(env string) string {

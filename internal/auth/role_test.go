@@ -1,17 +1,15 @@
 package auth
 
 import (
+	"github.com/haven-platform/haven/internal/golden"
+
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 func yesNo(v bool) string {
 	if v {
@@ -44,18 +42,7 @@ func TestGrantsGolden(t *testing.T) {
 	}
 	got := sb.String()
 	path := filepath.Join("testdata", "grants.txt")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("grants differ from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, []byte(got))
 }
 
 func mustNormalize(t *testing.T, in Binding) Binding {

@@ -1,20 +1,18 @@
 package compose
 
 import (
+	"github.com/haven-platform/haven/internal/golden"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/haven-platform/haven/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 // env is the interpolation environment of every test: fixed, so the
 // developer's shell never changes a result.
@@ -23,7 +21,7 @@ var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999"}
 // golden compares got with testdata/name, or rewrites it with -update.
 // Absolute paths under testdata are written as $TESTDATA so the files do not
 // depend on where the repository is checked out.
-func golden(t *testing.T, name string, app *spec.App) {
+func checkApp(t *testing.T, name string, app *spec.App) {
 	t.Helper()
 	got, err := json.MarshalIndent(app, "", "  ")
 	if err != nil {
@@ -35,19 +33,7 @@ func golden(t *testing.T, name string, app *spec.App) {
 	}
 	got = append(bytes.ReplaceAll(got, []byte(abs), []byte("$TESTDATA")), '\n')
 	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update and review the diff):\ngot:\n%s", path, got)
-	}
+	golden.Check(t, path, got)
 }
 
 func TestLoadGolden(t *testing.T) {
@@ -90,7 +76,7 @@ func TestLoadGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			golden(t, tt.golden, app)
+			checkApp(t, tt.golden, app)
 		})
 	}
 }

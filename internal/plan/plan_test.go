@@ -1,8 +1,8 @@
 package plan
 
 import (
-	"flag"
-	"os"
+	"github.com/haven-platform/haven/internal/golden"
+
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,8 +10,6 @@ import (
 
 	"github.com/haven-platform/haven/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden plans in testdata/")
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
@@ -175,18 +173,7 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("Decide is not deterministic:\n%s\nvs\n%s", got, again)
 			}
 			path := filepath.Join("testdata", strings.ReplaceAll(tc.name, " ", "_")+".plan")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/plan -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			golden.Check(t, path, []byte(got))
 		})
 	}
 }

@@ -1,8 +1,8 @@
 package release
 
 import (
-	"flag"
-	"os"
+	"github.com/haven-platform/haven/internal/golden"
+
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,8 +10,6 @@ import (
 
 	"github.com/haven-platform/haven/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden walks in testdata/")
 
 func rolling(surge, unavailable int) spec.ReleasePolicy {
 	return spec.ReleasePolicy{Strategy: spec.StrategyRolling, MaxSurge: surge, MaxUnavailable: unavailable}
@@ -228,18 +226,7 @@ func TestWalks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.setup(t).run()
 			path := filepath.Join("testdata", strings.ReplaceAll(tc.name, " ", "_")+".walk")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/release -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("walk differs from %s\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			golden.Check(t, path, []byte(got))
 		})
 	}
 }
