@@ -23,8 +23,9 @@ func processCompose(t *testing.T, dir, app string, replicas int, env map[string]
 }
 
 // testCompose writes a compose file with one routed, health-checked web
-// service running testapp; run says how (image, or image and command).
-func testCompose(t *testing.T, dir, app, run string, replicas int, env map[string]string) string {
+// service running testapp; run says how (image, or image and command), and
+// extraXHaven are more keys for its x-haven block (indented like routes:).
+func testCompose(t *testing.T, dir, app, run string, replicas int, env map[string]string, extraXHaven ...string) string {
 	var envLines strings.Builder
 	for k, v := range env {
 		fmt.Fprintf(&envLines, "      %s: %q\n", k, v)
@@ -48,7 +49,7 @@ services:
         port: 8080
         interval: 500ms
         retries: 2
-`, app, run, envLines.String(), replicas, app))
+%s`, app, run, envLines.String(), replicas, app, strings.Join(extraXHaven, "")))
 }
 
 // instancePIDs finds the processes of an app's instances by the

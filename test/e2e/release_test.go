@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,33 +12,11 @@ import (
 // named web, at version, with a release policy block (YAML under
 // `release:`) and extra environment.
 func releaseCompose(t *testing.T, dir, app, version, policy string, env map[string]string) string {
-	var extra strings.Builder
+	withVersion := map[string]string{"VERSION": version}
 	for k, v := range env {
-		fmt.Fprintf(&extra, "      %s: %q\n", k, v)
+		withVersion[k] = v
 	}
-	return writeFile(t, dir, "compose.yaml", fmt.Sprintf(`name: %s
-services:
-  web:
-    image: %s
-    environment:
-      NAME: web
-      VERSION: %q
-%s    deploy:
-      replicas: 3
-    stop_grace_period: 2s
-    x-haven:
-      routes:
-        - host: %s.test
-          port: 8080
-      healthcheck:
-        type: http
-        path: /healthz
-        port: 8080
-        interval: 500ms
-        retries: 2
-      release:
-%s
-`, app, testImage, version, extra.String(), app, indent(policy, "        ")))
+	return testCompose(t, dir, app, "image: "+testImage, 3, withVersion, "      release:\n"+indent(policy, "        ")+"\n")
 }
 
 func indent(s, prefix string) string {
