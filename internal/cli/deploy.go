@@ -13,7 +13,6 @@ import (
 func newDeployCmd(g *globals) *cobra.Command {
 	var (
 		f       appFlags
-		app     string
 		images  []string
 		wait    bool
 		timeout time.Duration
@@ -34,7 +33,7 @@ failed or the timeout passed.`,
 			cl := g.client()
 			var resp api.DeployResponse
 			if len(images) > 0 {
-				target, err := g.resolveTarget(ctx, app, f.env)
+				target, err := f.target(ctx, g)
 				if err != nil {
 					return err
 				}
@@ -78,7 +77,7 @@ failed or the timeout passed.`,
 		},
 	}
 	f.addFileFlags(c)
-	c.Flags().StringVar(&app, "app", "", "with --image: the app (default: the only app deployed in --env)")
+	c.Flags().StringVar(&f.app, "app", "", "with --image: the app (default: the only app deployed in --env)")
 	c.Flags().StringArrayVar(&images, "image", nil, "SERVICE=IMAGE[:TAG]: release a new image of one service (repeatable)")
 	c.Flags().BoolVar(&wait, "wait", false, "follow the releases until they finish; the exit code says how")
 	c.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait: how long to wait")

@@ -10,7 +10,6 @@ import (
 func newDownCmd(g *globals) *cobra.Command {
 	var (
 		f       appFlags
-		app     string
 		detach  bool
 		timeout time.Duration
 	)
@@ -20,14 +19,14 @@ func newDownCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			if app == "" && len(f.files) > 0 {
+			if f.app == "" && len(f.files) > 0 {
 				a, err := f.load(ctx)
 				if err != nil {
 					return err
 				}
-				app = a.Name
+				f.app = a.Name
 			}
-			target, err := g.resolveTarget(ctx, app, f.env)
+			target, err := f.target(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -56,7 +55,7 @@ func newDownCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringArrayVarP(&f.files, "file", "f", nil, "compose file naming the app")
 	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the app of -f, or the only app deployed in --env)")
+	c.Flags().StringVar(&f.app, "app", "", "app (default: the app of -f, or the only app deployed in --env)")
 	c.Flags().BoolVarP(&detach, "detach", "d", false, "return without waiting for the instances to stop")
 	c.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the instances to stop")
 	return c

@@ -13,7 +13,6 @@ import (
 func newLogsCmd(g *globals) *cobra.Command {
 	var (
 		f        appFlags
-		app      string
 		follow   bool
 		since    time.Duration
 		tail     int
@@ -28,7 +27,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			target, err := g.resolveTarget(ctx, app, f.env)
+			target, err := f.target(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -46,8 +45,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(c)
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	c.Flags().DurationVar(&since, "since", 0, "only lines from this long ago (e.g. 10m)")
 	c.Flags().IntVar(&tail, "tail", 0, "only the last N lines")

@@ -16,7 +16,7 @@ import (
 
 func newMetricsCmd(g *globals) *cobra.Command {
 	var f appFlags
-	var app, service string
+	var service string
 	var since time.Duration
 	c := &cobra.Command{
 		Use:     "metrics NAME [--service S] [--since 15m]",
@@ -24,7 +24,7 @@ func newMetricsCmd(g *globals) *cobra.Command {
 		Example: "  haven metrics cpu_cores --service api --since 15m -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			target, err := g.resolveTarget(c.Context(), app, f.env)
+			target, err := f.target(c.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -49,8 +49,7 @@ func newMetricsCmd(g *globals) *cobra.Command {
 			return t.flush()
 		},
 	}
-	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(c)
 	c.Flags().StringVar(&service, "service", "", "only this service")
 	c.Flags().DurationVar(&since, "since", 0, "samples over this long (default: the latest value)")
 	return c
@@ -68,7 +67,6 @@ func num(v float64) string {
 
 func newTopCmd(g *globals) *cobra.Command {
 	var f appFlags
-	var app string
 	var once bool
 	var every time.Duration
 	c := &cobra.Command{
@@ -76,7 +74,7 @@ func newTopCmd(g *globals) *cobra.Command {
 		Short: "Live view of instances: CPU, memory, restarts",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			target, err := g.resolveTarget(c.Context(), app, f.env)
+			target, err := f.target(c.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -97,8 +95,7 @@ func newTopCmd(g *globals) *cobra.Command {
 			}
 		},
 	}
-	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(c)
 	c.Flags().BoolVar(&once, "once", false, "print one frame and exit (for scripts)")
 	c.Flags().DurationVar(&every, "every", 2*time.Second, "refresh interval")
 	return c

@@ -16,11 +16,10 @@ import (
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var f appFlags
-	var app string
 	c := &cobra.Command{
 		Use: "history SERVICE", Short: "List a service's revisions", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			target, err := g.resolveTarget(c.Context(), app, f.env)
+			target, err := f.target(c.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -49,14 +48,12 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			return t.flush()
 		},
 	}
-	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(c)
 	return c
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	var f appFlags
-	var app string
 	var to int
 	var wait bool
 	var timeout time.Duration
@@ -66,7 +63,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Long:  "Make an earlier revision the desired one; it is released with the service's strategy, so traffic moves without failed requests. A rollback of a release in progress aborts it.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			target, err := g.resolveTarget(c.Context(), app, f.env)
+			target, err := f.target(c.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -82,8 +79,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			return g.waitReleases(c.Context(), cl, target, []string{args[0]}, timeout)
 		},
 	}
-	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(c)
 	c.Flags().IntVar(&to, "to", 0, "revision number (see `haven history`)")
 	c.Flags().BoolVar(&wait, "wait", true, "wait until the release finishes")
 	c.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait")
@@ -93,12 +89,11 @@ func newRollbackCmd(g *globals) *cobra.Command {
 func newReleaseCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{Use: "release", Short: "Releases: how revisions replace each other"}
 	var f appFlags
-	var app string
 	var limit int
 	status := &cobra.Command{
 		Use: "status [SERVICE]", Short: "Show releases in progress and the latest ones, with why they failed", Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			target, err := g.resolveTarget(c.Context(), app, f.env)
+			target, err := f.target(c.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -132,8 +127,7 @@ func newReleaseCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.addEnvFlag(status)
-	status.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(status)
 	status.Flags().IntVar(&limit, "limit", 10, "how many releases")
 	root.AddCommand(status)
 	return root

@@ -10,8 +10,7 @@ import (
 
 func newScaleCmd(g *globals) *cobra.Command {
 	var (
-		f   appFlags
-		app string
+		f appFlags
 	)
 	c := &cobra.Command{
 		Use:     "scale SERVICE=N [SERVICE=N...]",
@@ -28,7 +27,7 @@ func newScaleCmd(g *globals) *cobra.Command {
 				}
 				replicas[name] = count
 			}
-			target, err := g.resolveTarget(c.Context(), app, f.env)
+			target, err := f.target(c.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -45,7 +44,6 @@ func newScaleCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.addEnvFlag(c)
-	c.Flags().StringVar(&app, "app", "", "app (default: the only app deployed in --env)")
+	f.addTargetFlags(c)
 	return c
 }

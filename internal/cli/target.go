@@ -15,6 +15,9 @@ import (
 // appFlags select a compose file (for up, deploy, validate) or a deployed
 // app (for logs, scale, down).
 type appFlags struct {
+	// app names a deployed app for commands that act on one ("" = the only
+	// app deployed in env); see target.
+	app      string
 	files    []string
 	name     string
 	profiles []string
@@ -30,6 +33,17 @@ func (f *appFlags) addFileFlags(c *cobra.Command) {
 
 func (f *appFlags) addEnvFlag(c *cobra.Command) {
 	c.Flags().StringVar(&f.env, "env", spec.DefaultEnv, "environment to act on")
+}
+
+// addTargetFlags adds --env and --app, for commands acting on a deployed app.
+func (f *appFlags) addTargetFlags(c *cobra.Command) {
+	f.addEnvFlag(c)
+	c.Flags().StringVar(&f.app, "app", "", "app (default: the only app deployed in --env)")
+}
+
+// target resolves the deployed app the flags name.
+func (f *appFlags) target(ctx context.Context, g *globals) (spec.AppEnv, error) {
+	return g.resolveTarget(ctx, f.app, f.env)
 }
 
 // load reads and validates the compose file(s).
