@@ -12,24 +12,19 @@ import (
 
 	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/spec"
+	"github.com/haven-platform/haven/internal/testbin"
 )
-
-// mallPostgres is the demo mall's PostgreSQL image (examples/mall/build.sh
-// makes it from local packages; no registry has it).
-const mallPostgres = "haven-mall/postgres:15"
 
 // TestCopyVolumesPostgres copies the volume of a running PostgreSQL (a
 // fresh cluster, as in the demo mall, plus a table written just before) and
 // starts a second PostgreSQL on the copy: it recovers as after a power cut
-// and holds the table. It needs the mall's image and is skipped without it.
+// and holds the table. It builds the mall's PostgreSQL image if missing.
 func TestCopyVolumesPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two PostgreSQL servers")
 	}
+	mallPostgres := testbin.MallPostgres(t)
 	d := newDriver(t)
-	if _, err := d.cli.ImageInspect(t.Context(), mallPostgres); err != nil {
-		t.Skipf("%s is not present (examples/mall/build.sh makes it): %v", mallPostgres, err)
-	}
 	prod := newEnv(t, d, "prod")
 	dev := spec.AppEnv{App: prod.App, Env: "dev"}
 	svc := spec.Service{Name: "postgres", Image: mallPostgres,

@@ -8,16 +8,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/haven-platform/haven/internal/testbin"
 )
 
 // TestAgainstPostgres runs Migrate concurrently, as replicas do at start,
-// and then every query. It needs a disposable database:
-//
-//	MALL_TEST_DATABASE_URL=postgres://mall:pw@host:5432/mall?sslmode=disable go test ./examples/mall/internal/catalog
+// and then every query, against a throwaway PostgreSQL from the mall's
+// image (or the database MALL_TEST_DATABASE_URL names).
 func TestAgainstPostgres(t *testing.T) {
 	url := os.Getenv("MALL_TEST_DATABASE_URL")
 	if url == "" {
-		t.Skip("MALL_TEST_DATABASE_URL is not set")
+		url = testbin.StartMallPostgres(t) // a throwaway PostgreSQL from the mall's own image
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
