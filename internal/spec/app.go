@@ -193,6 +193,24 @@ type Route struct {
 	Port int `json:"port"`
 	// StripPrefix removes PathPrefix before forwarding.
 	StripPrefix bool `json:"strip_prefix,omitempty"`
+	// Limits overrides the ingress's default request limits on this route
+	// (nil: the defaults).
+	Limits *RouteLimits `json:"limits,omitempty"`
+}
+
+// RouteLimits bound what one client may make the ingress hold for a
+// route. A zero field means the ingress default for that limit.
+type RouteLimits struct {
+	// MaxBodyBytes is the largest request body accepted; a larger one is
+	// answered 413 without reaching an instance.
+	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+	// BodyReadTimeout is the longest the ingress waits for the next chunk of
+	// a request body; a client slower than that is answered 408.
+	BodyReadTimeout Duration `json:"body_read_timeout,omitempty"`
+	// MaxConnsPerClient bounds the requests one client address may have in
+	// flight to this route's instances at once (and so the upstream
+	// connections it holds); beyond it the client is answered 429.
+	MaxConnsPerClient int `json:"max_conns_per_client,omitempty"`
 }
 
 // Key identifies the route's claim on the ingress: two routes with the same
