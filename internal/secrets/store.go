@@ -262,6 +262,13 @@ func (s *Store) KeyID() string {
 // Set stores value as a new version of env/name and returns its number,
 // starting at 1. actor names who set it (kept in plaintext, for List).
 func (s *Store) Set(ctx context.Context, env, name string, value []byte, actor string) (int, error) {
+	if err := refuseSystem(env); err != nil {
+		return 0, err
+	}
+	return s.set(ctx, env, name, value, actor)
+}
+
+func (s *Store) set(ctx context.Context, env, name string, value []byte, actor string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -339,6 +346,13 @@ func (s *Store) sealValue(env, name string, version int, value []byte, actor str
 // value with its version number. A stored version that fails
 // authentication gives an error wrapping ErrDecrypt, never a value.
 func (s *Store) Get(ctx context.Context, env, name string, version int) ([]byte, int, error) {
+	if err := refuseSystem(env); err != nil {
+		return nil, 0, err
+	}
+	return s.get(ctx, env, name, version)
+}
+
+func (s *Store) get(ctx context.Context, env, name string, version int) ([]byte, int, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -423,6 +437,9 @@ func decryptError(env, name string, version int) error {
 // and never returns values. An environment without secrets gives an empty
 // list.
 func (s *Store) List(ctx context.Context, env string) ([]Info, error) {
+	if err := refuseSystem(env); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -460,6 +477,9 @@ func (s *Store) List(ctx context.Context, env string) ([]Info, error) {
 // Delete removes env/name with all its versions. The freed pages of the
 // store file may keep old ciphertext until reused; it stays sealed.
 func (s *Store) Delete(ctx context.Context, env, name string) error {
+	if err := refuseSystem(env); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -485,6 +505,9 @@ func (s *Store) Delete(ctx context.Context, env, name string) error {
 // DeleteEnv removes every secret of env, for `haven env delete`. Deleting
 // an environment without secrets is not an error.
 func (s *Store) DeleteEnv(ctx context.Context, env string) error {
+	if err := refuseSystem(env); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -649,6 +672,16 @@ func keyVersion(k []byte) int {
 		return 0
 	}
 	return int(binary.BigEndian.Uint64(k))
+}
+
+// refuseSystem keeps callers of the exported methods (the API, the CLI's
+// users) out of SystemEnv: Haven's own keys are reached only through
+// SystemKey.
+func refuseSystem(env string) error {
+	if env == SystemEnv {
+		return fmt.Errorf("%w environment name %q: reserved for Haven's own keys", ErrInvalid, env)
+	}
+	return nil
 }
 
 func validate(env, name string) error {
