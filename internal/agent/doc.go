@@ -10,5 +10,5 @@
 // counts, probe results, instances being drained) is rebuilt or re-decided
 // after a restart.
 //
-// May import: spec, plan, driver, proxy, store.
+// May import: spec, plan, release, driver, proxy, store, logs.
 package agent

@@ -6,5 +6,6 @@
 // The server itself is wired in cmd/haven and handed in as Deps.RunServer:
 // only cmd knows every concrete type.
 //
-// May import: spec, compose, client, api, agent (wire types).
+// May import: spec, compose, client, clientconfig, pki, api, audit, auth,
+// control, driver, logs, metrics (wire types), cobra, gopkg.in/yaml.v3.
 package cli

@@ -2,5 +2,6 @@
 // CLI and by tests. It speaks to a server over its unix socket (the local
 // default) or a TCP address.
 //
-// May import: spec, agent (wire types), control (wire types), api.
+// May import: spec, api, alerts, audit, auth, control, logs, metrics, secrets
+// (wire types).
 package client

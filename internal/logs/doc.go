@@ -72,5 +72,5 @@
 // then streams lines in append order as they are appended, until the
 // context ends.
 //
-// May import: atomicfile, stdlib.
+// May import: stdlib.
 package logs

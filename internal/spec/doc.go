@@ -5,4 +5,6 @@
 // Every other package speaks in these types. spec imports the standard
 // library only, so it can be read, tested and reused without Docker, a
 // store or a network.
+//
+// May import: stdlib only.
 package spec

@@ -27,4 +27,6 @@
 // /dial?addr=host:port&timeout=1s opens a TCP connection from inside the
 // instance (scratch images have no shell to try one with) and answers 200
 // "connected" or 502 with the dial error (timeout defaults to 1s).
+//
+// May import: stdlib only.
 package main

@@ -28,5 +28,6 @@
 // BuildScratchImage, in testimage.go, builds a FROM-scratch image around a
 // static binary; tests and demos use it because no registry is reachable.
 //
-// May import: spec, driver.
+// May import: spec, driver, hostfs, github.com/docker/docker,
+// github.com/docker/go-connections, github.com/containerd/errdefs.
 package docker

@@ -3,5 +3,5 @@
 // fsynced meta page, so kill -9 at any moment leaves the last committed
 // transaction).
 //
-// May import: spec, store.
+// May import: spec, store, go.etcd.io/bbolt.
 package bolt
