@@ -195,10 +195,11 @@ func TestTokenNeverShown(t *testing.T) {
 	yamlCtx, _ := yaml.Marshal(ctx)
 	yamlCfg, _ := yaml.Marshal(c)
 	shown := map[string]string{
-		"String":      ctx.String(),
-		"%v":          fmt.Sprintf("%v", ctx),
-		"%+v":         fmt.Sprintf("%+v", ctx),
-		"%#v":         fmt.Sprintf("%#v", ctx),
+		"String": ctx.String(),
+		"%v":     fmt.Sprintf("%v", ctx),
+		"%+v":    fmt.Sprintf("%+v", ctx),
+		"%#v":    fmt.Sprintf("%#v", ctx),
+		//lint:ignore S1025 the test is of what %s prints
 		"%s":          fmt.Sprintf("%s", ctx),
 		"%q":          fmt.Sprintf("%q", ctx),
 		"config %v":   fmt.Sprintf("%v", c),
