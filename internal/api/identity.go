@@ -69,7 +69,9 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, id auth.Id
 		writeError(w, badRequest("this token belongs to no user; log in as a user to create tokens"))
 		return
 	}
-	token, info, err := h.auth.CreateToken(user, req.Name, req.Bindings, req.TTL.D())
+	// The calling credential bounds the new one: never more scope, never a
+	// later expiry (auth.Delegate), whoever the token is for.
+	token, info, err := h.auth.CreateToken(id, user, req.Name, req.Bindings, req.TTL.D())
 	if err != nil {
 		writeError(w, err)
 		return

@@ -107,3 +107,28 @@ func confirmMFA(t *testing.T, s *Service, clk *fakeClock, user string) string {
 	}
 	return secret
 }
+
+// cred returns an identity of user acting through a fresh token that
+// carries all their bindings and lives MaxTokenTTL, like the bootstrap
+// token: the root a test's derived tokens come from.
+func cred(t *testing.T, s *Service, user string) Identity {
+	t.Helper()
+	var secret string
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		var u userRecord
+		if _, err := get(tx.Bucket(usersBucket), user, &u); err != nil {
+			return err
+		}
+		var err error
+		secret, _, err = s.issueToken(tx, user, "root", u.Bindings, s.now(), s.now().Add(MaxTokenTTL), false)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Authenticate(t.Context(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

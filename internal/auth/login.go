@@ -84,7 +84,8 @@ func (s *Service) Login(ctx context.Context, user, password, totpCode, source st
 				return err
 			}
 		}
-		token, tok, err = s.issueToken(tx, name, sessionName(source), cur.Bindings, SessionTTL, true)
+		now := s.now()
+		token, tok, err = s.issueToken(tx, name, sessionName(source), cur.Bindings, now, now.Add(SessionTTL), true)
 		return err
 	})
 	if errors.Is(err, ErrUnauthenticated) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/haven-platform/haven/internal/spec"
 )
@@ -224,11 +225,13 @@ func intersect(token, user []Binding) []Binding {
 }
 
 // Identity is who a request acts as: a user, the token (or login session)
-// it presented, and the bindings that token carries right now.
+// it presented, the bindings that token carries right now, and when it
+// expires (which bounds every credential created with it, see Delegate).
 type Identity struct {
 	User     string    `json:"user"`
 	TokenID  string    `json:"token_id"`
 	Bindings []Binding `json:"bindings"`
+	Expires  time.Time `json:"expires,omitzero"`
 }
 
 // Can reports whether id holds permission p in environment env. For
