@@ -50,13 +50,20 @@
 // the 0600 store file.
 //
 // Rate limiting: failed logins (wrong password, unknown user, wrong code)
-// are counted in memory per user name (5) and per source address (20)
-// over a sliding 5-minute window; at the limit, logins are refused with
+// are counted in memory over a sliding 5-minute window per (user, source
+// address) (5), per source address (20) and per user across all sources
+// (50). An IPv6 source counts per /64. At a limit, logins are refused with
 // ErrRateLimited, without checking the password, until the oldest failure
-// leaves the window. An attempt counts as a failure from the moment it
-// starts and is forgiven if it succeeds, so parallel guesses get no more
-// tries than sequential ones. A right password answered by ErrMFARequired
-// is not a failure. A server restart forgets the counts.
+// leaves the window. One source reaches its per-user limit long before the
+// user's total, so a flood from one address throttles that address only:
+// locking a user out everywhere takes failures from at least 10 sources.
+// An attempt counts as a failure from the moment it starts and is forgiven
+// if it succeeds (which also clears that user's count from that source,
+// not the user's total), so parallel guesses get no more tries than
+// sequential ones. A right password answered by ErrMFARequired is not a
+// failure. Every password check counts, not only Login's: the MFA changes
+// re-check the password through the same limiter. A server restart
+// forgets the counts.
 //
 // # Storage
 //

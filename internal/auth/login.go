@@ -101,7 +101,7 @@ func (s *Service) Login(ctx context.Context, user, password, totpCode, source st
 }
 
 func sessionName(source string) string {
-	host := strings.TrimPrefix(sourceKey(source), "source:")
+	host := sourceHost(source)
 	if host == "" || len(host) > 80 || validTokenName(host) != nil {
 		return "login"
 	}
