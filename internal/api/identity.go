@@ -103,8 +103,15 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, id auth.Id
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// enableMFA starts an enrolment. It needs the password and, when MFA is
+// on, a current code: a bearer token alone must not be able to replace a
+// user's second factor. Wrong ones count in the login rate limiter.
 func (h *Handler) enableMFA(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	url, secret, err := h.auth.EnableMFA(id.User)
+	var req MFAEnableRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	url, secret, err := h.auth.EnableMFA(r.Context(), id.User, req.Password, req.Code, sourceAddr(r))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -117,7 +124,30 @@ func (h *Handler) confirmMFA(w http.ResponseWriter, r *http.Request, id auth.Ide
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := h.auth.ConfirmMFA(id.User, req.Code); err != nil {
+	if err := h.auth.ConfirmMFA(id.User, req.Code, sourceAddr(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// disableMFA removes the caller's own second factor, with the password and
+// a current code, like enableMFA.
+func (h *Handler) disableMFA(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	var req MFADisableRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := h.auth.DisableMFA(r.Context(), id.User, req.Password, req.Code, sourceAddr(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// resetMFA is the admin's way back for a user who lost their device.
+func (h *Handler) resetMFA(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	if err := h.auth.ResetMFA(r.PathValue("name")); err != nil {
 		writeError(w, err)
 		return
 	}

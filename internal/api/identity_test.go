@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/haven-platform/haven/internal/auth"
+	"github.com/pquerna/otp/totp"
 )
 
 // TestNarrowedTokenCannotMintWider replays the attacker's report over real
@@ -69,5 +70,56 @@ func TestNarrowedTokenCannotMintWider(t *testing.T) {
 	var who auth.Identity
 	if code != http.StatusOK || json.Unmarshal([]byte(out), &who) != nil || !who.Expires.Equal(child.Info.Expires) {
 		t.Errorf("whoami: %d %s", code, out)
+	}
+}
+
+// TestTokenAloneCannotReplaceMFA replays the attacker's report over real
+// HTTP: with only a bearer token, /v1/mfa/enable + /v1/mfa/confirm
+// replaced the user's active TOTP secret (and so took over their second
+// factor). Now enable and disable need the password and a current code,
+// and the real user's authenticator keeps working.
+func TestTokenAloneCannotReplaceMFA(t *testing.T) {
+	s := newTestServer(t)
+	const pw = "correct horse battery staple"
+	tok := s.token(t, auth.RoleDeveloper) // u-developer
+	codeAt := func(secret string, at time.Time) string {
+		t.Helper()
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// The real user enrols.
+	code, out := s.call(t, "POST", "/v1/mfa/enable", tok, `{"password":"`+pw+`"}`)
+	var enrol MFAEnableResponse
+	if code != http.StatusOK || json.Unmarshal([]byte(out), &enrol) != nil {
+		t.Fatalf("enrol: %d %s", code, out)
+	}
+	if code, out := s.call(t, "POST", "/v1/mfa/confirm", tok, `{"code":"`+codeAt(enrol.Secret, time.Now())+`"}`); code != http.StatusNoContent {
+		t.Fatalf("confirm: %d %s", code, out)
+	}
+
+	// The attacker holds the token, not the password or the device.
+	for _, body := range []string{``, `{}`, `{"password":"guess-guess-guess"}`, `{"password":"` + pw + `"}`, `{"password":"` + pw + `","code":"000000"}`} {
+		code, out := s.call(t, "POST", "/v1/mfa/enable", tok, body)
+		if code == http.StatusOK {
+			var stolen MFAEnableResponse
+			json.Unmarshal([]byte(out), &stolen)
+			s.call(t, "POST", "/v1/mfa/confirm", tok, `{"code":"`+codeAt(stolen.Secret, time.Now())+`"}`)
+			t.Errorf("mfa/enable with the token and %q: %d, a new secret was handed out", body, code)
+		}
+		if code, _ := s.call(t, "POST", "/v1/mfa/disable", tok, body); code/100 == 2 {
+			t.Errorf("mfa/disable with the token and %q: %d", body, code)
+		}
+	}
+
+	// The real user's authenticator still logs in (the next time step: the
+	// confirming code's step is used up).
+	if _, _, err := s.auth.Login(t.Context(), "u-developer", pw, codeAt(enrol.Secret, time.Now().Add(30*time.Second)), "192.0.2.1"); err != nil {
+		t.Errorf("the real user's code after the attack: %v", err)
+	}
+	if u, err := s.auth.GetUser("u-developer"); err != nil || !u.MFA {
+		t.Errorf("MFA after the attack: %+v, %v", u, err)
 	}
 }

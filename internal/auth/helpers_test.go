@@ -94,7 +94,7 @@ func rawToken(t *testing.T, s *Service, id string) []byte {
 // confirmMFA enrols user in MFA and returns the TOTP secret.
 func confirmMFA(t *testing.T, s *Service, clk *fakeClock, user string) string {
 	t.Helper()
-	_, secret, err := s.EnableMFA(user)
+	_, secret, err := s.EnableMFA(t.Context(), user, user+"-correct-horse", "", "192.0.2.9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func confirmMFA(t *testing.T, s *Service, clk *fakeClock, user string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ConfirmMFA(user, code); err != nil {
+	if err := s.ConfirmMFA(user, code, "192.0.2.9"); err != nil {
 		t.Fatal(err)
 	}
 	return secret
