@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -80,6 +81,13 @@ func rawUser(t *testing.T, s *Service, name string) []byte {
 }
 
 func containsBytes(hay []byte, needle string) bool { return bytes.Contains(hay, []byte(needle)) }
+
+// holdsTOTPSecret reports whether raw stored bytes hold a base32 TOTP
+// secret readably: as it is, or as the base64 that encoding/json makes of
+// a []byte holding it (which is how an unsealed storedSecret looks).
+func holdsTOTPSecret(raw []byte, secret string) bool {
+	return containsBytes(raw, secret) || containsBytes(raw, base64.StdEncoding.EncodeToString([]byte(secret)))
+}
 
 func rawToken(t *testing.T, s *Service, id string) []byte {
 	t.Helper()

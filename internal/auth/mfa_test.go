@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/base32"
 	"errors"
 	"net/url"
@@ -133,7 +134,7 @@ func TestMFALogin(t *testing.T) {
 		}
 		// The record never holds the secret in the clear when sealed.
 		raw := rawUser(t, s, "alice")
-		if sealer != nil && containsBytes(raw, secret) {
+		if sealer != nil && holdsTOTPSecret(raw, secret) {
 			t.Error("sealed TOTP secret found in the clear in the store")
 		}
 
@@ -254,5 +255,54 @@ func TestMFAChangesNeedTheCredentials(t *testing.T) {
 	}
 	if _, _, err := s.EnableMFA(ctx, "alice", pw, "", src); err != ErrRateLimited {
 		t.Errorf("EnableMFA while throttled: %v, want ErrRateLimited", err)
+	}
+}
+
+// TestSealsSecretsStoredInTheClear: a data directory from before sealing
+// was wired holds TOTP secrets in the clear; the first New with a Sealer
+// seals them (active and pending), and logins with the same authenticator
+// go on working.
+func TestSealsSecretsStoredInTheClear(t *testing.T) {
+	clk := newClock()
+	db := openDB(t)
+	s, err := New(db, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.argon = cheapArgon
+	mustAddUser(t, s, "alice")
+	mustAddUser(t, s, "bob")
+	active := confirmMFA(t, s, clk, "alice")
+	_, pending, err := s.EnableMFA(t.Context(), "bob", "bob-correct-horse", "", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !holdsTOTPSecret(rawUser(t, s, "alice"), active) || !holdsTOTPSecret(rawUser(t, s, "bob"), pending) {
+		t.Fatal("without a sealer the secrets should be in the clear (the test's premise)")
+	}
+
+	s, err = New(db, clk.now, WithSealer(rot13Sealer{})) // the next start, with sealing wired
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holdsTOTPSecret(rawUser(t, s, "alice"), active) || holdsTOTPSecret(rawUser(t, s, "bob"), pending) {
+		t.Error("a secret stored in the clear was not sealed at start")
+	}
+	clk.advance(30 * time.Second)
+	code, _ := totp.GenerateCode(active, clk.now())
+	if _, _, err := s.Login(t.Context(), "alice", "alice-correct-horse", code, "10.0.0.1"); err != nil {
+		t.Errorf("login after sealing: %v", err)
+	}
+	code, _ = totp.GenerateCode(pending, clk.now())
+	if err := s.ConfirmMFA("bob", code, "10.0.0.1"); err != nil {
+		t.Errorf("confirming a pending secret sealed at start: %v", err)
+	}
+	// A second start finds nothing to seal and changes nothing.
+	before := rawUser(t, s, "alice")
+	if _, err := New(db, clk.now, WithSealer(rot13Sealer{})); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, rawUser(t, s, "alice")) {
+		t.Error("a start re-sealed an already sealed secret")
 	}
 }
