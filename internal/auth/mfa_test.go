@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -255,6 +256,21 @@ func TestMFAChangesNeedTheCredentials(t *testing.T) {
 	}
 	if _, _, err := s.EnableMFA(ctx, "alice", pw, "", src); err != ErrRateLimited {
 		t.Errorf("EnableMFA while throttled: %v, want ErrRateLimited", err)
+	}
+
+	// Wrong confirmation codes count too: a token holder cannot try the
+	// million codes of a pending secret.
+	clk.advance(LoginWindow)
+	if _, _, err := s.EnableMFA(ctx, "alice", pw, "", src); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxFailuresPerUserSource {
+		if err := s.ConfirmMFA("alice", fmt.Sprintf("%06d", i), src); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("wrong confirmation %d: %v", i, err)
+		}
+	}
+	if err := s.ConfirmMFA("alice", "123456", src); err != ErrRateLimited {
+		t.Errorf("confirmation after %d wrong codes: %v, want ErrRateLimited", MaxFailuresPerUserSource, err)
 	}
 }
 
