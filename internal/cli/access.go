@@ -132,7 +132,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all of the user's)")
+	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all that the credential you run this with acts as; never more)")
 	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 90 days or, if sooner, when the credential you run this with expires; at most a year)")
 	create.Flags().StringVar(&user, "user", "", "whose token (admins only; default yourself)")
 	var all bool
