@@ -65,6 +65,23 @@ func TestNarrowedTokenCannotMintWider(t *testing.T) {
 	if code, _ := s.call(t, "GET", "/v1/users", child.Token, ""); code != http.StatusForbidden {
 		t.Errorf("child token listed users: %d", code)
 	}
+	// An admin creating a token for someone else: bounded by that user's
+	// roles and by the admin's own credential (here a 12 h session).
+	s.token(t, auth.RoleViewer) // u-viewer, viewer@prod
+	for _, c := range []struct{ body, want string }{
+		{`{"name":"for-viewer","user":"u-viewer","bindings":[{"role":"admin","env":"*"}]}`, "does not hold admin@*"},
+		{`{"name":"for-viewer","user":"u-viewer","ttl":"2160h"}`, "the token would outlive the credential creating it"},
+	} {
+		if code, _, out := mint(session, c.body); code == http.StatusOK || !strings.Contains(out, c.want) {
+			t.Errorf("admin session asked %s: %d %s, want a refusal saying %q", c.body, code, out, c.want)
+		}
+	}
+	code, forViewer, out := mint(session, `{"name":"for-viewer","user":"u-viewer"}`)
+	if code != http.StatusOK || forViewer.Info.User != "u-viewer" || len(forViewer.Info.Bindings) != 1 ||
+		forViewer.Info.Bindings[0] != (auth.Binding{Role: auth.RoleViewer, Env: "prod"}) || forViewer.Info.Expires.After(time.Now().Add(auth.SessionTTL)) {
+		t.Errorf("admin's default token for u-viewer: %d %s", code, out)
+	}
+
 	// whoami shows the expiry that bounds what it may create.
 	code, out = s.call(t, "GET", "/v1/whoami", child.Token, "")
 	var who auth.Identity
