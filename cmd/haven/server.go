@@ -64,7 +64,19 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	authSvc, err := auth.New(st.DB(), time.Now)
+	// TOTP secrets are sealed under a key of Haven's own, itself sealed
+	// under the master key (so a copied haven.db alone yields no secret,
+	// and a key rotation re-wraps it); auth.New seals any secret an older
+	// version stored in the clear.
+	totpKey, err := secretStore.SystemKey(ctx, "totp-seal")
+	if err != nil {
+		return fmt.Errorf("TOTP sealing key: %w", err)
+	}
+	totpSealer, err := secrets.NewKeySealer(totpKey, "auth.totp-secret")
+	if err != nil {
+		return err
+	}
+	authSvc, err := auth.New(st.DB(), time.Now, auth.WithSealer(totpSealer))
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,9 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, id auth.Id
 		writeError(w, badRequest("this token belongs to no user; log in as a user to create tokens"))
 		return
 	}
-	token, info, err := h.auth.CreateToken(user, req.Name, req.Bindings, req.TTL.D())
+	// The calling credential bounds the new one: never more scope, never a
+	// later expiry (auth.Delegate), whoever the token is for.
+	token, info, err := h.auth.CreateToken(id, user, req.Name, req.Bindings, req.TTL.D())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -101,8 +103,15 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, id auth.Id
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// enableMFA starts an enrolment. It needs the password and, when MFA is
+// on, a current code: a bearer token alone must not be able to replace a
+// user's second factor. Wrong ones count in the login rate limiter.
 func (h *Handler) enableMFA(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	url, secret, err := h.auth.EnableMFA(id.User)
+	var req MFAEnableRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	url, secret, err := h.auth.EnableMFA(r.Context(), id.User, req.Password, req.Code, sourceAddr(r))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -115,7 +124,30 @@ func (h *Handler) confirmMFA(w http.ResponseWriter, r *http.Request, id auth.Ide
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := h.auth.ConfirmMFA(id.User, req.Code); err != nil {
+	if err := h.auth.ConfirmMFA(id.User, req.Code, sourceAddr(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// disableMFA removes the caller's own second factor, with the password and
+// a current code, like enableMFA.
+func (h *Handler) disableMFA(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	var req MFADisableRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := h.auth.DisableMFA(r.Context(), id.User, req.Password, req.Code, sourceAddr(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// resetMFA is the admin's way back for a user who lost their device.
+func (h *Handler) resetMFA(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	if err := h.auth.ResetMFA(r.PathValue("name")); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -73,7 +73,7 @@ func newTestServer(t *testing.T) *testServer {
 }
 
 // token creates a user with one role bound to env prod (admin: every
-// environment, its only form) and returns its token.
+// environment, its only form) and returns a login session of theirs.
 func (s *testServer) token(t *testing.T, role auth.Role) string {
 	t.Helper()
 	name := "u-" + string(role)
@@ -84,7 +84,7 @@ func (s *testServer) token(t *testing.T, role auth.Role) string {
 	if err := s.auth.AddUser(name, "correct horse battery staple", []auth.Binding{{Role: role, Env: env}}); err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := s.auth.CreateToken(name, "test", nil, time.Hour)
+	tok, _, err := s.auth.Login(t.Context(), name, "correct horse battery staple", "", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}

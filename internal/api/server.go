@@ -65,6 +65,7 @@ func NewHandler(d Deps) *Handler {
 		{Method: "DELETE", Pattern: "/v1/tokens/{id}", Perm: auth.PermTokenSelf, Action: "token.revoke", handle: h.revokeToken},
 		{Method: "POST", Pattern: "/v1/mfa/enable", Perm: auth.PermTokenSelf, Action: "mfa.enable", handle: h.enableMFA},
 		{Method: "POST", Pattern: "/v1/mfa/confirm", Perm: auth.PermTokenSelf, Action: "mfa.confirm", handle: h.confirmMFA},
+		{Method: "POST", Pattern: "/v1/mfa/disable", Perm: auth.PermTokenSelf, Action: "mfa.disable", handle: h.disableMFA},
 
 		{Method: "GET", Pattern: "/v1/deployments", Perm: auth.PermAppRead, handle: h.listDeployments},
 		{Method: "GET", Pattern: "/v1/status", Perm: auth.PermAppRead, handle: h.status},
@@ -95,6 +96,7 @@ func NewHandler(d Deps) *Handler {
 		{Method: "POST", Pattern: "/v1/users", Perm: auth.PermAdmin, Action: "user.add", handle: h.addUser},
 		{Method: "DELETE", Pattern: "/v1/users/{name}", Perm: auth.PermAdmin, Action: "user.remove", handle: h.removeUser},
 		{Method: "PUT", Pattern: "/v1/users/{name}/bindings", Perm: auth.PermAdmin, Action: "user.bind", handle: h.setBindings},
+		{Method: "DELETE", Pattern: "/v1/users/{name}/mfa", Perm: auth.PermAdmin, Action: "user.mfa-reset", handle: h.resetMFA},
 		{Method: "GET", Pattern: "/v1/audit", Perm: auth.PermAdmin, handle: h.queryAudit},
 		{Method: "GET", Pattern: "/v1/audit/verify", Perm: auth.PermAdmin, handle: h.verifyAudit},
 	} {

@@ -87,9 +87,26 @@ type MFAEnableResponse struct {
 	Secret string `json:"secret"`
 }
 
-// MFAConfirmRequest finishes an enrolment with a current code.
+// MFAEnableRequest is the body of POST /v1/mfa/enable. Changing a second
+// factor needs the first one and the current second one, never only a
+// token.
+type MFAEnableRequest struct {
+	Password string `json:"password"`
+	// Code is a current code of the active secret; needed when MFA is on.
+	Code string `json:"code,omitempty"`
+}
+
+// MFAConfirmRequest finishes an enrolment with a current code of the new
+// secret.
 type MFAConfirmRequest struct {
 	Code string `json:"code"`
+}
+
+// MFADisableRequest is the body of POST /v1/mfa/disable: the password and
+// a current code.
+type MFADisableRequest struct {
+	Password string `json:"password"`
+	Code     string `json:"code"`
 }
 
 // SecretVersion answers a secret write.

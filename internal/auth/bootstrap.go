@@ -42,7 +42,8 @@ func (s *Service) EnsureAdmin() (token string, created bool, err error) {
 		}); err != nil {
 			return err
 		}
-		token, _, err = s.issueToken(tx, BootstrapUser, "bootstrap", admin, MaxTokenTTL, false)
+		now := s.now()
+		token, _, err = s.issueToken(tx, BootstrapUser, "bootstrap", admin, now, now.Add(MaxTokenTTL), false)
 		created = err == nil
 		return err
 	})

@@ -37,26 +37,63 @@
 //
 // Tokens: hvn_<id>_<secret>, id 8 random bytes in hex, secret 32 random
 // bytes in base64url, shown once. Only the SHA-256 of the secret is stored.
-// A token carries bindings (a subset of its user's at creation) and acts
-// with those bindings intersected with its user's current ones. API tokens
-// expire in 90 days by default, at most 1 year; login sessions in 12 hours.
-// Removing a user deletes their tokens in the same transaction.
+// A token acts with its own bindings intersected with its user's current
+// ones. API tokens expire in 90 days by default, at most 1 year; login
+// sessions in 12 hours. Removing a user deletes their tokens in the same
+// transaction.
+//
+// Delegation never widens. Login (password and code) and EnsureAdmin make
+// root credentials; every other credential is created with one, and
+// Delegate, one pure function, decides what it may carry: at most what
+// both the creating credential acts as now and the new credential's user
+// holds, expiring no later than the creating credential. CreateToken takes
+// the caller's Identity for that, whether the token is the caller's own or
+// (for an admin) another user's, and re-reads the caller's token inside
+// its transaction. Asks beyond the bound are refused with ErrInvalid and a
+// message naming what was refused and what would pass ("the token would
+// outlive the credential creating it (expires 2030-01-02 10:12 UTC): ask
+// for --ttl 9m or less"); they are never silently narrowed. Defaults are
+// the widest allowed: no bindings means the creator's (cut to the user's),
+// no ttl means 90 days or the creator's expiry, whichever is sooner. So a
+// token made from a 12-hour session lives at most 12 hours; long-lived CI
+// tokens come from a long-lived credential (the bootstrap admin token, or
+// a token derived from it). Revoking a token does not revoke those created
+// with it; they expire no later than it would have. No route lets a token
+// extend itself, and a non-admin revokes only their own tokens (the api
+// checks ownership).
 //
 // MFA: TOTP per RFC 6238 (SHA-1, 6 digits, 30 s), ±1 step accepted. The
 // last accepted time step is stored per user and no code of that step or
-// an earlier one is accepted again, so a code cannot be replayed. TOTP
-// secrets are sealed with the Sealer given to New (the secrets package's
-// envelope encryption); without one they are stored in the clear inside
-// the 0600 store file.
+// an earlier one is accepted again, so a code cannot be replayed.
+// Enrolling, moving to a new device and turning MFA off need the password
+// and, when MFA is on, a current code: a token alone changes nothing. They
+// go through the same check as Login (prove), so wrong passwords and codes
+// there count in the login limiter. A new secret stays pending, and the
+// active one in force, until a code of the new one confirms it (ConfirmMFA,
+// whose wrong codes count too). ResetMFA is the admin's way back for a lost
+// device. TOTP secrets are sealed with the Sealer given to New: the server
+// passes a secrets.KeySealer under the "totp-seal" system key, which is
+// itself sealed under the master key and re-wrapped by key rotation, so a
+// copied haven.db alone yields no secret. New seals secrets an older start
+// stored in the clear (bbolt does not scrub freed pages, so such an old
+// value may linger in the file until its page is reused). Without a Sealer
+// (tests) they are stored in the clear inside the 0600 store file.
 //
 // Rate limiting: failed logins (wrong password, unknown user, wrong code)
-// are counted in memory per user name (5) and per source address (20)
-// over a sliding 5-minute window; at the limit, logins are refused with
+// are counted in memory over a sliding 5-minute window per (user, source
+// address) (5), per source address (20) and per user across all sources
+// (50). An IPv6 source counts per /64. At a limit, logins are refused with
 // ErrRateLimited, without checking the password, until the oldest failure
-// leaves the window. An attempt counts as a failure from the moment it
-// starts and is forgiven if it succeeds, so parallel guesses get no more
-// tries than sequential ones. A right password answered by ErrMFARequired
-// is not a failure. A server restart forgets the counts.
+// leaves the window. One source reaches its per-user limit long before the
+// user's total, so a flood from one address throttles that address only:
+// locking a user out everywhere takes failures from at least 10 sources.
+// An attempt counts as a failure from the moment it starts and is forgiven
+// if it succeeds (which also clears that user's count from that source,
+// not the user's total), so parallel guesses get no more tries than
+// sequential ones. A right password answered by ErrMFARequired is not a
+// failure. Every password check counts, not only Login's: the MFA changes
+// re-check the password through the same limiter. A server restart
+// forgets the counts.
 //
 // # Storage
 //

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -81,6 +82,13 @@ func rawUser(t *testing.T, s *Service, name string) []byte {
 
 func containsBytes(hay []byte, needle string) bool { return bytes.Contains(hay, []byte(needle)) }
 
+// holdsTOTPSecret reports whether raw stored bytes hold a base32 TOTP
+// secret readably: as it is, or as the base64 that encoding/json makes of
+// a []byte holding it (which is how an unsealed storedSecret looks).
+func holdsTOTPSecret(raw []byte, secret string) bool {
+	return containsBytes(raw, secret) || containsBytes(raw, base64.StdEncoding.EncodeToString([]byte(secret)))
+}
+
 func rawToken(t *testing.T, s *Service, id string) []byte {
 	t.Helper()
 	var out []byte
@@ -94,7 +102,7 @@ func rawToken(t *testing.T, s *Service, id string) []byte {
 // confirmMFA enrols user in MFA and returns the TOTP secret.
 func confirmMFA(t *testing.T, s *Service, clk *fakeClock, user string) string {
 	t.Helper()
-	_, secret, err := s.EnableMFA(user)
+	_, secret, err := s.EnableMFA(t.Context(), user, user+"-correct-horse", "", "192.0.2.9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +110,33 @@ func confirmMFA(t *testing.T, s *Service, clk *fakeClock, user string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ConfirmMFA(user, code); err != nil {
+	if err := s.ConfirmMFA(user, code, "192.0.2.9"); err != nil {
 		t.Fatal(err)
 	}
 	return secret
+}
+
+// cred returns an identity of user acting through a fresh token that
+// carries all their bindings and lives MaxTokenTTL, like the bootstrap
+// token: the root a test's derived tokens come from.
+func cred(t *testing.T, s *Service, user string) Identity {
+	t.Helper()
+	var secret string
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		var u userRecord
+		if _, err := get(tx.Bucket(usersBucket), user, &u); err != nil {
+			return err
+		}
+		var err error
+		secret, _, err = s.issueToken(tx, user, "root", u.Bindings, s.now(), s.now().Add(MaxTokenTTL), false)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Authenticate(t.Context(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

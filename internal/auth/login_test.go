@@ -87,30 +87,83 @@ func TestLoginTiming(t *testing.T) {
 
 func TestLoginRateLimit(t *testing.T) {
 	ctx := t.Context()
-	t.Run("per user", func(t *testing.T) {
+	t.Run("a flood from one address does not lock the user out elsewhere", func(t *testing.T) {
+		// The attacker's report: 30 wrong passwords from one address locked
+		// the real user out for 5 minutes from everywhere.
 		clk := newClock()
 		s := newService(t, clk)
 		mustAddUser(t, s, "alice")
-		for i := range MaxFailuresPerUser {
-			src := fmt.Sprintf("203.0.113.%d:40000", i) // a new address each time
-			if _, _, err := s.Login(ctx, "alice", "wrong-password-x", "", src); err != ErrUnauthenticated {
+		const a = "203.0.113.66"
+		refusedA := 0
+		for i := range 30 {
+			_, _, err := s.Login(ctx, "alice", "wrong-password-x", "", fmt.Sprintf("%s:%d", a, 40000+i))
+			switch {
+			case err == ErrRateLimited:
+				refusedA++
+			case err != ErrUnauthenticated:
 				t.Fatalf("failure %d: %v", i, err)
 			}
 		}
-		// Locked: even the right password from a fresh address is refused.
-		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
-			t.Fatalf("after %d failures: %v, want ErrRateLimited", MaxFailuresPerUser, err)
+		if refusedA != 30-MaxFailuresPerUserSource {
+			t.Errorf("address A had %d of 30 guesses refused, want %d (only %d checked)", refusedA, 30-MaxFailuresPerUserSource, MaxFailuresPerUserSource)
 		}
-		if _, _, err := s.Login(ctx, "Alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
+		// The real user, from address B, at once.
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7:5000"); err != nil {
+			t.Errorf("alice from address B after a flood from A: %v, want a session", err)
+		}
+		// A stays throttled, even with the right password.
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", a+":1"); err != ErrRateLimited {
+			t.Errorf("address A after its flood: %v, want ErrRateLimited", err)
+		}
+		if _, _, err := s.Login(ctx, "Alice", "alice-correct-horse", "", a+":2"); err != ErrRateLimited {
 			t.Errorf("a differently cased name escaped the limit: %v", err)
 		}
 		clk.advance(LoginWindow - time.Second)
-		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", a+":3"); err != ErrRateLimited {
 			t.Errorf("inside the window: %v, want ErrRateLimited", err)
 		}
 		clk.advance(time.Second)
-		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != nil {
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", a+":4"); err != nil {
 			t.Errorf("after the window: %v", err)
+		}
+	})
+	t.Run("per user across many sources", func(t *testing.T) {
+		// A distributed guess is still bounded per user, but only many
+		// sources together reach that bound.
+		clk := newClock()
+		s := newService(t, clk)
+		mustAddUser(t, s, "alice")
+		sources := MaxFailuresPerUser / MaxFailuresPerUserSource
+		if sources < 2 {
+			t.Fatalf("MaxFailuresPerUser %d is reachable from one source", MaxFailuresPerUser)
+		}
+		for i := range sources {
+			for j := range MaxFailuresPerUserSource {
+				if _, _, err := s.Login(ctx, "alice", "wrong-password-x", "", fmt.Sprintf("203.0.113.%d", i)); err != ErrUnauthenticated {
+					t.Fatalf("source %d failure %d: %v", i, j, err)
+				}
+			}
+		}
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "198.51.100.7"); err != ErrRateLimited {
+			t.Errorf("after %d failures from %d sources: %v, want ErrRateLimited", MaxFailuresPerUser, sources, err)
+		}
+		if _, _, err := s.Login(ctx, "bob", "wrong-password-x", "", "198.51.100.7"); err != ErrUnauthenticated {
+			t.Errorf("another user: %v", err)
+		}
+	})
+	t.Run("an IPv6 /64 is one source", func(t *testing.T) {
+		s := newService(t, newClock())
+		mustAddUser(t, s, "alice")
+		for i := range MaxFailuresPerUserSource {
+			if _, _, err := s.Login(ctx, "alice", "wrong-password-x", "", fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1)); err != ErrUnauthenticated {
+				t.Fatalf("failure %d: %v", i, err)
+			}
+		}
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "[2001:db8:1:2:ffff::1]:443"); err != ErrRateLimited {
+			t.Errorf("another address of the same /64: %v, want ErrRateLimited", err)
+		}
+		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "[2001:db8:1:3::1]:443"); err != nil {
+			t.Errorf("another /64: %v", err)
 		}
 	})
 	t.Run("per source", func(t *testing.T) {
@@ -140,7 +193,7 @@ func TestLoginRateLimit(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				_, _, err := s.Login(ctx, "alice", "wrong-password-x", "", fmt.Sprint("203.0.113.", i))
+				_, _, err := s.Login(ctx, "alice", "wrong-password-x", "", fmt.Sprint("203.0.113.1:", 40000+i))
 				errs <- err
 			})
 		}
@@ -154,8 +207,8 @@ func TestLoginRateLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if tried != MaxFailuresPerUser {
-			t.Errorf("%d of %d parallel guesses were checked, want %d", tried, n, MaxFailuresPerUser)
+		if tried != MaxFailuresPerUserSource {
+			t.Errorf("%d of %d parallel guesses were checked, want %d", tried, n, MaxFailuresPerUserSource)
 		}
 	})
 	t.Run("asking for the code is not a failure", func(t *testing.T) {
@@ -163,7 +216,7 @@ func TestLoginRateLimit(t *testing.T) {
 		s := newService(t, clk)
 		mustAddUser(t, s, "alice")
 		confirmMFA(t, s, clk, "alice")
-		for range MaxFailuresPerUser + 1 {
+		for range MaxFailuresPerUserSource + 1 {
 			if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "203.0.113.1"); !errors.Is(err, ErrMFARequired) {
 				t.Fatalf("%v, want ErrMFARequired", err)
 			}
@@ -173,7 +226,7 @@ func TestLoginRateLimit(t *testing.T) {
 		clk := newClock()
 		s := newService(t, clk)
 		mustAddUser(t, s, "alice")
-		for range MaxFailuresPerUser - 1 {
+		for range MaxFailuresPerUserSource - 1 {
 			s.Login(ctx, "alice", "wrong-password-x", "", "203.0.113.1")
 		}
 		if _, _, err := s.Login(ctx, "alice", "alice-correct-horse", "", "203.0.113.1"); err != nil {

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -65,13 +67,20 @@ func (s *Service) open(st *storedSecret) (string, error) {
 	return string(v), nil
 }
 
-// EnableMFA starts TOTP enrolment for user: it returns an otpauth:// URL
-// (for a QR code) and the base32 secret (to type in). Nothing changes for
-// logins until ConfirmMFA proves the authenticator produces codes; calling
-// it again replaces the pending secret. If MFA is already on, the current
-// secret stays in force until the new one is confirmed, so a user can move
-// to a new device without a window without MFA.
-func (s *Service) EnableMFA(user string) (otpauthURL, secret string, err error) {
+// EnableMFA starts TOTP enrolment (or re-enrolment on a new device) for
+// user: it returns an otpauth:// URL (for a QR code) and the base32 secret
+// (to type in). Changing a credential needs the credentials themselves,
+// not only a token: password must be the user's, and when MFA is on, code
+// a current code from the active secret. Both are checked like a login
+// (prove): wrong ones count in the login limiter from source, a missing
+// code is ErrMFARequired.
+//
+// Nothing changes for logins until ConfirmMFA proves the authenticator
+// produces codes of the new secret; calling it again replaces the pending
+// secret. If MFA is already on, the active secret stays in force until
+// then, so a pending enrolment never weakens a login and a user moves to a
+// new device without a window without MFA.
+func (s *Service) EnableMFA(ctx context.Context, user, password, code, source string) (otpauthURL, secret string, err error) {
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer: totpIssuer, AccountName: user, Period: totpPeriod,
 		Digits: totpDigits, Algorithm: totpAlgorithm,
@@ -83,20 +92,30 @@ func (s *Service) EnableMFA(user string) (otpauthURL, secret string, err error) 
 	if err != nil {
 		return "", "", err
 	}
-	err = s.updateUser(user, func(_ *bbolt.Tx, u *userRecord) (bool, error) {
+	err = s.prove(ctx, user, password, code, source, func(_ *bbolt.Tx, u *userRecord) error {
 		u.MFA.Pending = sealed
-		return true, nil
+		return nil
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("enable MFA for %s: %w", user, err)
+		return "", "", wrapProof("enable MFA for "+user, err)
 	}
 	return key.URL(), key.Secret(), nil
 }
 
 // ConfirmMFA activates the pending TOTP secret if code is a current code
-// for it; from then on Login needs a code. The code's time step counts as
-// used, so it cannot also log in.
-func (s *Service) ConfirmMFA(user, code string) error {
+// of it (not of the active one); from then on Login needs a code of the
+// new secret and the old one is void. The code's time step counts as used,
+// so it cannot also log in. A wrong code counts in the login limiter from
+// source, like a wrong code at login.
+//
+// It needs no password: the pending secret was set by EnableMFA, which
+// checked it, and the code proves the caller holds that new secret.
+func (s *Service) ConfirmMFA(user, code, source string) error {
+	attempt, ok := s.limiter.begin(user, source)
+	if !ok {
+		return ErrRateLimited
+	}
+	wrong := false
 	err := s.updateUser(user, func(_ *bbolt.Tx, u *userRecord) (bool, error) {
 		if u.MFA.Pending == nil {
 			return false, fmt.Errorf("%w: no MFA enrolment pending; run haven mfa enable first", ErrInvalid)
@@ -105,28 +124,48 @@ func (s *Service) ConfirmMFA(user, code string) error {
 		if err != nil {
 			return false, err
 		}
-		counter, ok := matchTOTP(secret, code, s.now(), 0)
+		counter, ok := matchTOTP(secret, strings.TrimSpace(code), s.now(), 0)
 		if !ok {
-			return false, fmt.Errorf("%w: the code does not match; check the authenticator app and the clock", ErrInvalid)
+			wrong = true
+			return false, fmt.Errorf("%w: the code does not match the new secret; check the authenticator app's new entry and its clock", ErrInvalid)
 		}
 		u.MFA = mfaRecord{Active: u.MFA.Pending, LastCounter: counter}
 		return true, nil
 	})
+	if !wrong {
+		s.limiter.forgive(user, source, attempt, err == nil)
+	}
 	if err != nil {
 		return fmt.Errorf("confirm MFA for %s: %w", user, err)
 	}
 	return nil
 }
 
-// DisableMFA turns MFA off for user and drops any pending enrolment: the
-// way back for someone who lost their device (an admin action).
-func (s *Service) DisableMFA(user string) error {
+// DisableMFA turns MFA off for user and drops any pending enrolment, when
+// the caller proves the password and a current code (see EnableMFA): a
+// token alone cannot remove a second factor. Errors as for Login.
+func (s *Service) DisableMFA(ctx context.Context, user, password, code, source string) error {
+	err := s.prove(ctx, user, password, code, source, func(_ *bbolt.Tx, u *userRecord) error {
+		if u.MFA.Active == nil && u.MFA.Pending == nil {
+			return fmt.Errorf("%w: MFA is not on for %s", ErrInvalid, user)
+		}
+		u.MFA = mfaRecord{}
+		return nil
+	})
+	return wrapProof("disable MFA for "+user, err)
+}
+
+// ResetMFA turns MFA off for user without their credentials: the way back
+// for someone who lost their device. It is an admin action (the api
+// guards it with PermAdmin); the user logs in with the password alone and
+// enrols again.
+func (s *Service) ResetMFA(user string) error {
 	err := s.updateUser(user, func(_ *bbolt.Tx, u *userRecord) (bool, error) {
 		u.MFA = mfaRecord{}
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("disable MFA for %s: %w", user, err)
+		return fmt.Errorf("reset MFA of %s: %w", user, err)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -103,7 +105,7 @@ func TestMFALogin(t *testing.T) {
 		const pw = "alice-correct-horse"
 		ctx := t.Context()
 
-		u, secret, err := s.EnableMFA("alice")
+		u, secret, err := s.EnableMFA(ctx, "alice", pw, "", "10.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,11 +123,11 @@ func TestMFALogin(t *testing.T) {
 		if _, _, err := s.Login(ctx, "alice", pw, "", "10.0.0.1"); err != nil {
 			t.Fatalf("login with MFA pending: %v", err)
 		}
-		if err := s.ConfirmMFA("alice", "000000"); !errors.Is(err, ErrInvalid) {
+		if err := s.ConfirmMFA("alice", "000000", "10.0.0.1"); !errors.Is(err, ErrInvalid) {
 			t.Errorf("confirm with a wrong code: %v", err)
 		}
 		confirmCode := code()
-		if err := s.ConfirmMFA("alice", confirmCode); err != nil {
+		if err := s.ConfirmMFA("alice", confirmCode, "10.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
 		if usr, _ := s.GetUser("alice"); !usr.MFA {
@@ -133,7 +135,7 @@ func TestMFALogin(t *testing.T) {
 		}
 		// The record never holds the secret in the clear when sealed.
 		raw := rawUser(t, s, "alice")
-		if sealer != nil && containsBytes(raw, secret) {
+		if sealer != nil && holdsTOTPSecret(raw, secret) {
 			t.Error("sealed TOTP secret found in the clear in the store")
 		}
 
@@ -158,11 +160,165 @@ func TestMFALogin(t *testing.T) {
 		if _, _, err := s.Login(ctx, "alice", pw, c, "10.0.0.1"); err == nil {
 			t.Error("a code from the previous step, already used, was accepted again")
 		}
-		if err := s.DisableMFA("alice"); err != nil {
+		if err := s.ResetMFA("alice"); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := s.Login(ctx, "alice", pw, "", "10.0.0.1"); err != nil {
 			t.Errorf("login after MFA disabled: %v", err)
 		}
+	}
+}
+
+// TestMFAChangesNeedTheCredentials: enrolment, re-enrolment and removal
+// need the password and, when MFA is on, a current code; wrong ones count
+// like wrong logins; a pending re-enrolment leaves the active secret in
+// force until a code of the new one confirms it.
+func TestMFAChangesNeedTheCredentials(t *testing.T) {
+	clk := newClock()
+	s := newService(t, clk)
+	mustAddUser(t, s, "alice", b(RoleDeveloper, "dev"))
+	const pw, src = "alice-correct-horse", "10.0.0.1"
+	ctx := t.Context()
+	code := func(secret string) string {
+		c, err := totp.GenerateCode(secret, clk.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, _, err := s.EnableMFA(ctx, "alice", "wrong-password-x", "", src); err != ErrUnauthenticated {
+		t.Errorf("first enrolment with a wrong password: %v, want ErrUnauthenticated", err)
+	}
+	old := confirmMFA(t, s, clk, "alice")
+	clk.advance(30 * time.Second)
+
+	// Re-enrolment: password and a current code of the active secret.
+	if _, _, err := s.EnableMFA(ctx, "alice", pw, "", src); !errors.Is(err, ErrMFARequired) {
+		t.Errorf("re-enrol without a code: %v, want ErrMFARequired", err)
+	}
+	if _, _, err := s.EnableMFA(ctx, "alice", "wrong-password-x", code(old), src); err != ErrUnauthenticated {
+		t.Errorf("re-enrol with a wrong password: %v, want ErrUnauthenticated", err)
+	}
+	if _, _, err := s.EnableMFA(ctx, "alice", pw, "000000", src); err != ErrUnauthenticated {
+		t.Errorf("re-enrol with a wrong code: %v, want ErrUnauthenticated", err)
+	}
+	_, next, err := s.EnableMFA(ctx, "alice", pw, code(old), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pending: the old secret still logs in, the new one does not yet.
+	clk.advance(30 * time.Second)
+	if _, _, err := s.Login(ctx, "alice", pw, code(next), src); err != ErrUnauthenticated {
+		t.Errorf("login with the pending secret: %v, want ErrUnauthenticated", err)
+	}
+	if _, _, err := s.Login(ctx, "alice", pw, code(old), src); err != nil {
+		t.Errorf("login with the active secret while a new one is pending: %v", err)
+	}
+	clk.advance(30 * time.Second)
+	if err := s.ConfirmMFA("alice", code(old), src); !errors.Is(err, ErrInvalid) {
+		t.Errorf("confirming the new secret with a code of the old one: %v, want ErrInvalid", err)
+	}
+	if err := s.ConfirmMFA("alice", code(next), src); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(30 * time.Second)
+	if _, _, err := s.Login(ctx, "alice", pw, code(old), src); err != ErrUnauthenticated {
+		t.Errorf("the replaced secret still logs in: %v", err)
+	}
+
+	// Removal: likewise.
+	if err := s.DisableMFA(ctx, "alice", pw, "", src); !errors.Is(err, ErrMFARequired) {
+		t.Errorf("disable without a code: %v, want ErrMFARequired", err)
+	}
+	if err := s.DisableMFA(ctx, "alice", "wrong-password-x", code(next), src); err != ErrUnauthenticated {
+		t.Errorf("disable with a wrong password: %v", err)
+	}
+	if err := s.DisableMFA(ctx, "alice", pw, code(next), src); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.GetUser("alice"); u.MFA {
+		t.Error("MFA still on after DisableMFA")
+	}
+	if err := s.DisableMFA(ctx, "alice", pw, "", src); !errors.Is(err, ErrInvalid) {
+		t.Errorf("disable when off: %v, want ErrInvalid", err)
+	}
+
+	// Wrong passwords at the MFA endpoints are password guesses: they
+	// throttle logins from that source like wrong logins do.
+	clk.advance(LoginWindow)
+	for i := range MaxFailuresPerUserSource {
+		if _, _, err := s.EnableMFA(ctx, "alice", "wrong-password-x", "", src); err != ErrUnauthenticated {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if _, _, err := s.Login(ctx, "alice", pw, "", src); err != ErrRateLimited {
+		t.Errorf("login after %d wrong passwords at EnableMFA: %v, want ErrRateLimited", MaxFailuresPerUserSource, err)
+	}
+	if _, _, err := s.EnableMFA(ctx, "alice", pw, "", src); err != ErrRateLimited {
+		t.Errorf("EnableMFA while throttled: %v, want ErrRateLimited", err)
+	}
+
+	// Wrong confirmation codes count too: a token holder cannot try the
+	// million codes of a pending secret.
+	clk.advance(LoginWindow)
+	if _, _, err := s.EnableMFA(ctx, "alice", pw, "", src); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxFailuresPerUserSource {
+		if err := s.ConfirmMFA("alice", fmt.Sprintf("%06d", i), src); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("wrong confirmation %d: %v", i, err)
+		}
+	}
+	if err := s.ConfirmMFA("alice", "123456", src); err != ErrRateLimited {
+		t.Errorf("confirmation after %d wrong codes: %v, want ErrRateLimited", MaxFailuresPerUserSource, err)
+	}
+}
+
+// TestSealsSecretsStoredInTheClear: a data directory from before sealing
+// was wired holds TOTP secrets in the clear; the first New with a Sealer
+// seals them (active and pending), and logins with the same authenticator
+// go on working.
+func TestSealsSecretsStoredInTheClear(t *testing.T) {
+	clk := newClock()
+	db := openDB(t)
+	s, err := New(db, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.argon = cheapArgon
+	mustAddUser(t, s, "alice")
+	mustAddUser(t, s, "bob")
+	active := confirmMFA(t, s, clk, "alice")
+	_, pending, err := s.EnableMFA(t.Context(), "bob", "bob-correct-horse", "", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !holdsTOTPSecret(rawUser(t, s, "alice"), active) || !holdsTOTPSecret(rawUser(t, s, "bob"), pending) {
+		t.Fatal("without a sealer the secrets should be in the clear (the test's premise)")
+	}
+
+	s, err = New(db, clk.now, WithSealer(rot13Sealer{})) // the next start, with sealing wired
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holdsTOTPSecret(rawUser(t, s, "alice"), active) || holdsTOTPSecret(rawUser(t, s, "bob"), pending) {
+		t.Error("a secret stored in the clear was not sealed at start")
+	}
+	clk.advance(30 * time.Second)
+	code, _ := totp.GenerateCode(active, clk.now())
+	if _, _, err := s.Login(t.Context(), "alice", "alice-correct-horse", code, "10.0.0.1"); err != nil {
+		t.Errorf("login after sealing: %v", err)
+	}
+	code, _ = totp.GenerateCode(pending, clk.now())
+	if err := s.ConfirmMFA("bob", code, "10.0.0.1"); err != nil {
+		t.Errorf("confirming a pending secret sealed at start: %v", err)
+	}
+	// A second start finds nothing to seal and changes nothing.
+	before := rawUser(t, s, "alice")
+	if _, err := New(db, clk.now, WithSealer(rot13Sealer{})); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, rawUser(t, s, "alice")) {
+		t.Error("a start re-sealed an already sealed secret")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/haven-platform/haven/internal/spec"
 )
@@ -220,15 +221,27 @@ func intersect(token, user []Binding) []Binding {
 		}
 	}
 	out, _ = normalizeBindings(out) // both inputs are valid, so is every meet
-	return out
+	return minimal(out)
+}
+
+// minimal drops every binding another one in bs covers: what bs grants is
+// the union of its bindings' grants, so they add nothing, and without
+// them an intersection of two "*" bindings with bound ones reads as what
+// it means (devops@* rather than devops@*, devops@dev, devops@staging).
+func minimal(bs []Binding) []Binding {
+	return slices.DeleteFunc(slices.Clone(bs), func(b Binding) bool {
+		return slices.ContainsFunc(bs, func(o Binding) bool { return o != b && o.covers(b) })
+	})
 }
 
 // Identity is who a request acts as: a user, the token (or login session)
-// it presented, and the bindings that token carries right now.
+// it presented, the bindings that token carries right now, and when it
+// expires (which bounds every credential created with it, see Delegate).
 type Identity struct {
 	User     string    `json:"user"`
 	TokenID  string    `json:"token_id"`
 	Bindings []Binding `json:"bindings"`
+	Expires  time.Time `json:"expires,omitzero"`
 }
 
 // Can reports whether id holds permission p in environment env. For

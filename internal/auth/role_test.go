@@ -143,6 +143,8 @@ func TestIntersect(t *testing.T) {
 		{"admin user", []Binding{b(RoleViewer, "prod")}, []Binding{b(RoleAdmin, "*")}, []Binding{b(RoleViewer, "prod")}},
 		{"env removed", []Binding{b(RoleDevOps, "prod")}, []Binding{b(RoleDevOps, "dev")}, nil},
 		{"user has none", []Binding{b(RoleAdmin, "*")}, nil, nil},
+		{"covered meets dropped", []Binding{b(RoleDevOps, "*"), b(RoleDeveloper, "dev")}, []Binding{b(RoleDevOps, "*"), b(RoleDevOps, "dev")},
+			[]Binding{b(RoleDevOps, "*")}},
 	} {
 		got := intersect(c.token, c.user)
 		if !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {

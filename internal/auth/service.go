@@ -19,8 +19,10 @@ var (
 const schemaVersion = "1"
 
 // Sealer encrypts small values at rest. The secrets package provides one
-// under the master key; with none, TOTP secrets are stored in the clear,
-// protected only by the store file's 0600 permissions.
+// (secrets.KeySealer under a SystemKey, itself sealed under the master
+// key); the server always passes it. With none (tests), TOTP secrets are
+// stored in the clear, protected only by the store file's 0600
+// permissions.
 type Sealer interface {
 	Seal(plaintext []byte) ([]byte, error)
 	Open(ciphertext []byte) ([]byte, error)
@@ -29,7 +31,8 @@ type Sealer interface {
 // Option configures a Service.
 type Option func(*Service)
 
-// WithSealer encrypts TOTP secrets at rest with s.
+// WithSealer encrypts TOTP secrets at rest with s. New then also seals
+// any secret an earlier start stored in the clear.
 func WithSealer(s Sealer) Option { return func(svc *Service) { svc.sealer = s } }
 
 // Service keeps users, tokens and MFA in bbolt and answers who a request
@@ -60,7 +63,65 @@ func New(db *bbolt.DB, clock func() time.Time, opts ...Option) (*Service, error)
 	if err := s.init(); err != nil {
 		return nil, err
 	}
+	if err := s.sealStored(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// sealStored seals every TOTP secret (active or pending) stored in the
+// clear, in one transaction, when the Service has a Sealer: a data
+// directory from before sealing was wired keeps working and is sealed at
+// its first start with it. Nothing is written when there is nothing to
+// seal, so the usual start costs one read pass.
+func (s *Service) sealStored() error {
+	if s.sealer == nil {
+		return nil
+	}
+	clear := func(st *storedSecret) bool { return st != nil && !st.Sealed }
+	var names []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
+			var u userRecord
+			if err := decode(k, v, &u); err != nil {
+				return err
+			}
+			if clear(u.MFA.Active) || clear(u.MFA.Pending) {
+				names = append(names, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		users := tx.Bucket(usersBucket)
+		for _, name := range names {
+			var u userRecord
+			if ok, err := get(users, name, &u); err != nil || !ok {
+				return err
+			}
+			for _, st := range []**storedSecret{&u.MFA.Active, &u.MFA.Pending} {
+				if !clear(*st) {
+					continue
+				}
+				sealed, err := s.seal(string((*st).Value))
+				if err != nil {
+					return err
+				}
+				*st = sealed
+			}
+			if err := put(users, name, &u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("seal TOTP secrets stored in the clear: %w", err)
+	}
+	return nil
 }
 
 // init creates the buckets and the dummy hash. Split from New so tests can

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,27 +101,34 @@ func validTokenName(name string) error {
 	return nil
 }
 
-// CreateToken issues an API token for user and returns its secret, which
-// is shown this once and never stored. bindings narrow the token: each must
-// be covered by one of the user's bindings (same or weaker role, same
-// environment or the user's "*"); none means all of the user's bindings.
-// ttl 0 means DefaultTokenTTL; more than MaxTokenTTL is refused, because
-// every token must expire.
-func (s *Service) CreateToken(user, name string, bindings []Binding, ttl time.Duration) (secret string, info TokenInfo, err error) {
+// CreateToken issues an API token for user ("" = creator's own user) and
+// returns its secret, which is shown this once and never stored. creator
+// is the identity of the request (from Authenticate): a token is derived
+// from the credential that asks for it and never carries more (see
+// Delegate). Its bindings are cut to what both the creator's token acts as
+// now and user holds; asked bindings beyond either are refused. It expires
+// no later than the creator's token: ttl 0 means DefaultTokenTTL cut to
+// that, an explicit ttl beyond it is refused, and more than MaxTokenTTL
+// is refused, because every token must expire. Only an admin identity may
+// name another user; the api checks that before calling.
+//
+// The creator's token is read again inside the transaction, so a token
+// revoked or narrowed since Authenticate cannot still delegate.
+func (s *Service) CreateToken(creator Identity, user, name string, bindings []Binding, ttl time.Duration) (secret string, info TokenInfo, err error) {
+	if user == "" {
+		user = creator.User
+	}
 	if err := validTokenName(name); err != nil {
 		return "", TokenInfo{}, err
 	}
-	switch {
-	case ttl == 0:
-		ttl = DefaultTokenTTL
-	case ttl < time.Minute || ttl > MaxTokenTTL:
+	if ttl != 0 && (ttl < time.Minute || ttl > MaxTokenTTL) {
 		return "", TokenInfo{}, fmt.Errorf("%w: token lifetime %s must be between 1m and %dd", ErrInvalid, ttl, MaxTokenTTL/(24*time.Hour))
 	}
-	bs, err := normalizeBindings(bindings)
-	if err != nil {
-		return "", TokenInfo{}, err
-	}
 	err = s.db.Update(func(tx *bbolt.Tx) error {
+		bound, err := s.delegation(tx, creator)
+		if err != nil {
+			return err
+		}
 		var u userRecord
 		ok, err := get(tx.Bucket(usersBucket), user, &u)
 		if err != nil {
@@ -129,15 +137,12 @@ func (s *Service) CreateToken(user, name string, bindings []Binding, ttl time.Du
 		if !ok {
 			return fmt.Errorf("user %s: %w", user, ErrNotFound)
 		}
-		if len(bs) == 0 {
-			bs = u.Bindings
+		now := s.now().UTC()
+		bs, expires, err := Delegate(bound, u.Bindings, bindings, ttl, DefaultTokenTTL, now)
+		if err != nil {
+			return err
 		}
-		for _, b := range bs {
-			if !coveredBy(b, u.Bindings) {
-				return fmt.Errorf("%w: user %s does not hold %s, so their token cannot", ErrInvalid, user, b)
-			}
-		}
-		secret, info, err = s.issueToken(tx, user, name, bs, ttl, false)
+		secret, info, err = s.issueToken(tx, user, name, bs, now, expires, false)
 		return err
 	})
 	if err != nil {
@@ -146,17 +151,36 @@ func (s *Service) CreateToken(user, name string, bindings []Binding, ttl time.Du
 	return secret, info, nil
 }
 
-func coveredBy(b Binding, held []Binding) bool {
-	for _, u := range held {
-		if u.covers(b) {
-			return true
-		}
+// delegation returns what creator's credential may pass on, from the
+// stored token and user as they are now, intersected with what creator
+// says (which can only narrow it). ErrUnauthenticated if the credential no
+// longer authenticates.
+func (s *Service) delegation(tx *bbolt.Tx, creator Identity) (Delegation, error) {
+	var (
+		t tokenRecord
+		u userRecord
+	)
+	ok, err := get(tx.Bucket(tokensBucket), creator.TokenID, &t)
+	if err != nil || !ok || t.User != creator.User {
+		return Delegation{}, errors.Join(err, ErrUnauthenticated)
 	}
-	return false
+	if found, err := get(tx.Bucket(usersBucket), t.User, &u); err != nil || !found {
+		return Delegation{}, errors.Join(err, ErrUnauthenticated)
+	}
+	switch now := s.now(); {
+	case !t.Revoked.IsZero():
+		return Delegation{}, ErrUnauthenticated
+	case !now.Before(t.Expires):
+		return Delegation{}, ErrTokenExpired
+	}
+	return Delegation{Bindings: intersect(intersect(t.Bindings, u.Bindings), creator.Bindings), NotAfter: t.Expires}, nil
 }
 
-// issueToken stores a new token inside tx and prunes long-dead ones.
-func (s *Service) issueToken(tx *bbolt.Tx, user, name string, bindings []Binding, ttl time.Duration, session bool) (string, TokenInfo, error) {
+// issueToken stores a new token created at now and expiring at expires
+// inside tx, and prunes long-dead ones. It takes both times rather than a
+// lifetime so that an expiry decided against a bound (Delegate) is the
+// one stored, not a later clock reading plus the lifetime.
+func (s *Service) issueToken(tx *bbolt.Tx, user, name string, bindings []Binding, now, expires time.Time, session bool) (string, TokenInfo, error) {
 	raw := make([]byte, idBytes+secretBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return "", TokenInfo{}, fmt.Errorf("token randomness: %w", err)
@@ -167,13 +191,13 @@ func (s *Service) issueToken(tx *bbolt.Tx, user, name string, bindings []Binding
 		// 64 random bits: never in practice, but never overwrite a token.
 		return "", TokenInfo{}, fmt.Errorf("token id collision, try again")
 	}
-	now := s.now().UTC()
+	now, expires = now.UTC(), expires.UTC()
 	if err := pruneTokens(tokens, now); err != nil {
 		return "", TokenInfo{}, err
 	}
 	rec := tokenRecord{
 		TokenInfo: TokenInfo{ID: id, User: user, Name: name, Bindings: bindings, Session: session,
-			Created: now, Expires: now.Add(ttl)},
+			Created: now, Expires: expires},
 		Hash: hex.EncodeToString(hashSecret(sec)),
 	}
 	if err := put(tokens, id, &rec); err != nil {
@@ -361,7 +385,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Identity, er
 	if now.Sub(t.LastUsed) >= lastUsedEvery {
 		s.touch(id, now)
 	}
-	return Identity{User: t.User, TokenID: id, Bindings: intersect(t.Bindings, u.Bindings)}, nil
+	return Identity{User: t.User, TokenID: id, Bindings: intersect(t.Bindings, u.Bindings), Expires: t.Expires}, nil
 }
 
 // touch records a token's last use. It is best effort: failing a request

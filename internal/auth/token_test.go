@@ -14,7 +14,7 @@ func TestTokenLifecycle(t *testing.T) {
 	ctx := t.Context()
 	mustAddUser(t, s, "bob", b(RoleDevOps, "staging"), b(RoleViewer, "prod"))
 
-	secret, info, err := s.CreateToken("bob", "ci deploys", nil, 0)
+	secret, info, err := s.CreateToken(cred(t, s, "bob"), "", "ci deploys", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	// Pruned a retention period later.
 	clk.advance(tokenRetention + time.Second)
-	if _, _, err := s.CreateToken("bob", "next", nil, time.Hour); err != nil {
+	if _, _, err := s.CreateToken(cred(t, s, "bob"), "", "next", nil, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetToken(info.ID); !errors.Is(err, ErrNotFound) {
@@ -104,10 +104,12 @@ func TestTokenRevokeAndUserRemoval(t *testing.T) {
 	mustAddUser(t, s, "root", b(RoleAdmin, "*"))
 	mustAddUser(t, s, "carol", b(RoleDeveloper, "dev"))
 
-	sec1, t1, _ := s.CreateToken("carol", "one", nil, time.Hour)
+	carol := cred(t, s, "carol")
 	clk.advance(time.Second) // listings are oldest first
-	sec2, _, _ := s.CreateToken("carol", "two", nil, time.Hour)
-	_, _, _ = s.CreateToken("root", "root's", nil, time.Hour)
+	sec1, t1, _ := s.CreateToken(carol, "", "one", nil, time.Hour)
+	clk.advance(time.Second)
+	sec2, _, _ := s.CreateToken(carol, "", "two", nil, time.Hour)
+	_, _, _ = s.CreateToken(cred(t, s, "root"), "", "root's", nil, time.Hour)
 
 	if err := s.RevokeToken(t1.ID); err != nil {
 		t.Fatal(err)
@@ -123,7 +125,8 @@ func TestTokenRevokeAndUserRemoval(t *testing.T) {
 	}
 	carols, _ := s.ListTokens("carol")
 	all, _ := s.ListTokens("")
-	if len(carols) != 2 || len(all) != 3 || carols[0].Revoked.IsZero() || carols[0].Name != "one" {
+	// carol's root credential, "one", "two"; and root's two.
+	if len(carols) != 3 || len(all) != 5 || carols[1].Revoked.IsZero() || carols[1].Name != "one" {
 		t.Errorf("list: carol %+v, all %d", carols, len(all))
 	}
 
@@ -164,8 +167,11 @@ func TestCreateTokenBindings(t *testing.T) {
 		{"eve", nil, MaxTokenTTL + time.Hour, false},           // must expire within a year
 		{"eve", nil, -time.Hour, false},
 		{"nobody", nil, 0, false},
+		// dora's credential, not eve's roles, bounds what she may create
+		// for eve: within both.
+		{"eve", []Binding{b(RoleViewer, "dev")}, 0, true},
 	} {
-		_, info, err := s.CreateToken(c.user, "t", c.bindings, c.ttl)
+		_, info, err := s.CreateToken(cred(t, s, "dora"), c.user, "t", c.bindings, c.ttl)
 		if (err == nil) != c.ok {
 			t.Errorf("%s %v ttl %v: err %v, want ok=%v", c.user, c.bindings, c.ttl, err, c.ok)
 		}
@@ -173,7 +179,7 @@ func TestCreateTokenBindings(t *testing.T) {
 			t.Errorf("%s %v: stored %v", c.user, c.bindings, info.Bindings)
 		}
 	}
-	if _, _, err := s.CreateToken("dora", "", nil, 0); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.CreateToken(cred(t, s, "dora"), "", "", nil, 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unnamed token: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestUsersNeverExposeSecrets(t *testing.T) {
 	s := newService(t, newClock())
 	mustAddUser(t, s, "zed", b(RoleViewer, "prod"), b(RoleViewer, "prod"))
 	mustAddUser(t, s, "amy")
-	if _, _, err := s.EnableMFA("amy"); err != nil {
+	if _, _, err := s.EnableMFA(t.Context(), "amy", "amy-correct-horse", "", "192.0.2.9"); err != nil {
 		t.Fatal(err)
 	}
 	users, err := s.ListUsers()

@@ -132,8 +132,8 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all of the user's)")
-	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 90 days, at most a year)")
+	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all that the credential you run this with acts as; never more)")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 90 days or, if sooner, when the credential you run this with expires; at most a year)")
 	create.Flags().StringVar(&user, "user", "", "whose token (admins only; default yourself)")
 	var all bool
 	list := &cobra.Command{
@@ -256,28 +256,55 @@ func newUserCmd(g *globals) *cobra.Command {
 		},
 	}
 	bind.Flags().StringArrayVar(&rebinds, "bind", nil, "ROLE@ENV (repeatable)")
-	root.AddCommand(add, list, remove, bind)
+	resetMFA := &cobra.Command{
+		Use: "reset-mfa NAME", Short: "Turn a user's MFA off (they lost their device); they enrol again after logging in", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := g.client().ResetMFA(c.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out(), "user %s: MFA off\n", args[0])
+			return nil
+		},
+	}
+	root.AddCommand(add, list, remove, bind, resetMFA)
 	return root
 }
 
 func newMFACmd(g *globals) *cobra.Command {
 	root := &cobra.Command{Use: "mfa", Short: "Multi-factor authentication (TOTP, RFC 6238)"}
-	var code string
+	var code, current string
+	var passwordStdin bool
 	enable := &cobra.Command{
 		Use:   "enable",
-		Short: "Enrol an authenticator app, then confirm with a current code",
-		Long:  "Prints the otpauth:// URL and secret for an authenticator app, then reads a current code (--code or standard input) to confirm. From then on, login needs a code.",
-		Args:  cobra.NoArgs,
+		Short: "Enrol an authenticator app (or move to a new one), then confirm with a current code",
+		Long: `Asks for your password (and, when MFA is already on, a current code from
+your authenticator), prints the otpauth:// URL and secret for the app, then
+reads a code of the new secret (--code or standard input) to confirm. From
+then on, login needs a code. When moving to a new device, the old one keeps
+working until the new one is confirmed. A token alone cannot change MFA:
+the password is read like haven login reads it.`,
+		Example: "  haven mfa enable\n  haven mfa enable --password-stdin --current-code 123456 < password.txt",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			in := bufio.NewReader(os.Stdin) // one reader: the password and the codes share stdin
+			password, err := readPassword(g, in, passwordStdin)
+			if err != nil {
+				return err
+			}
 			cl := g.client()
-			resp, err := cl.EnableMFA(c.Context())
+			resp, err := cl.EnableMFA(c.Context(), password, current)
+			if client.MFARequired(err) && current == "" {
+				if current, err = readCode(g, in, "MFA is on: current code from your authenticator: ", "--current-code"); err != nil {
+					return err
+				}
+				resp, err = cl.EnableMFA(c.Context(), password, current)
+			}
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.out(), "otpauth URL: %s\nsecret:      %s\n", resp.URL, resp.Secret)
 			if code == "" {
-				fmt.Fprint(g.errw(), "Code from your authenticator: ")
-				if code, err = readLine(os.Stdin); err != nil {
+				if code, err = readCode(g, in, "Code from the new authenticator entry: ", "--code"); err != nil {
 					return err
 				}
 			}
@@ -288,7 +315,56 @@ func newMFACmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	enable.Flags().StringVar(&code, "code", "", "current code, to confirm without a prompt")
-	root.AddCommand(enable)
+	enable.Flags().StringVar(&code, "code", "", "code of the new secret, to confirm without a prompt")
+	enable.Flags().StringVar(&current, "current-code", "", "current code of the active secret, when MFA is already on")
+	enable.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input without a prompt")
+	var offCode string
+	var offPasswordStdin bool
+	disable := &cobra.Command{
+		Use:   "disable",
+		Short: "Turn your MFA off (needs your password and a current code)",
+		Long:  "Turns MFA off for you after checking your password and a current code. Lost your device? An admin runs haven user reset-mfa NAME.",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			in := bufio.NewReader(os.Stdin)
+			password, err := readPassword(g, in, offPasswordStdin)
+			if err != nil {
+				return err
+			}
+			if offCode == "" {
+				if offCode, err = readCode(g, in, "Current code from your authenticator: ", "--code"); err != nil {
+					return err
+				}
+			}
+			if err := g.client().DisableMFA(c.Context(), password, offCode); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.out(), "MFA is off")
+			return nil
+		},
+	}
+	disable.Flags().StringVar(&offCode, "code", "", "current code, without a prompt")
+	disable.Flags().BoolVar(&offPasswordStdin, "password-stdin", false, "read the password from standard input without a prompt")
+	root.AddCommand(enable, disable)
 	return root
+}
+
+// readPassword reads the caller's password from in, prompting on stderr
+// unless --password-stdin says a script pipes it.
+func readPassword(g *globals, in *bufio.Reader, quiet bool) (string, error) {
+	if !quiet {
+		fmt.Fprint(g.errw(), "Password: ")
+	}
+	return readLine(in)
+}
+
+// readCode prompts for a one-time code and reads it from in; at the end of
+// input it says which flag passes the code instead.
+func readCode(g *globals, in *bufio.Reader, prompt, flag string) (string, error) {
+	fmt.Fprint(g.errw(), prompt)
+	code, err := readLine(in)
+	if err != nil {
+		return "", &ExitError{Code: ExitInvalid, Err: fmt.Errorf("a one-time code is needed and standard input has none: pass it with %s", flag)}
+	}
+	return strings.TrimSpace(code), nil
 }

@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/haven-platform/haven/internal/api"
 	"github.com/haven-platform/haven/internal/audit"
@@ -51,16 +53,35 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil)
 }
 
-// EnableMFA starts TOTP enrolment for the caller.
-func (c *Client) EnableMFA(ctx context.Context) (api.MFAEnableResponse, error) {
+// EnableMFA starts TOTP enrolment (or re-enrolment) for the caller. It
+// needs the caller's password and, when MFA is on, a current code.
+func (c *Client) EnableMFA(ctx context.Context, password, code string) (api.MFAEnableResponse, error) {
 	var out api.MFAEnableResponse
-	err := c.do(ctx, http.MethodPost, "/v1/mfa/enable", nil, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/mfa/enable", api.MFAEnableRequest{Password: password, Code: code}, &out)
 	return out, err
 }
 
-// ConfirmMFA finishes enrolment with a current code.
+// ConfirmMFA finishes enrolment with a current code of the new secret.
 func (c *Client) ConfirmMFA(ctx context.Context, code string) error {
 	return c.do(ctx, http.MethodPost, "/v1/mfa/confirm", api.MFAConfirmRequest{Code: code}, nil)
+}
+
+// DisableMFA turns the caller's MFA off, with their password and a
+// current code.
+func (c *Client) DisableMFA(ctx context.Context, password, code string) error {
+	return c.do(ctx, http.MethodPost, "/v1/mfa/disable", api.MFADisableRequest{Password: password, Code: code}, nil)
+}
+
+// ResetMFA turns another user's MFA off (admins: a lost device).
+func (c *Client) ResetMFA(ctx context.Context, user string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(user)+"/mfa", nil, nil)
+}
+
+// MFARequired reports whether err is the server asking for a current
+// one-time code (the password was right, MFA is on, no code was given).
+func MFARequired(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == api.KindUnauthenticated && strings.Contains(e.Message, "one-time code")
 }
 
 // AddUser creates a user.
