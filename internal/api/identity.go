@@ -70,8 +70,14 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, id auth.Id
 		return
 	}
 	// The calling credential bounds the new one: never more scope, never a
-	// later expiry (auth.Delegate), whoever the token is for.
-	token, info, err := h.auth.CreateToken(id, user, req.Name, req.Bindings, req.TTL.D())
+	// later expiry (auth.Delegate), whoever the token is for. With the
+	// caller's password (sudo mode) the password is that credential: the
+	// caller's roles, up to a year. It is checked like a login, from the
+	// socket's address, and a wrong one fails the call (401), which the
+	// guard audits as this token.create's outcome; the password itself is
+	// in no answer, log or audit record.
+	proof := auth.Proof{Password: req.Password, Code: req.Code, Source: sourceAddr(r)}
+	token, info, err := h.auth.CreateToken(r.Context(), id, user, req.Name, req.Bindings, req.TTL.D(), proof)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -71,6 +71,13 @@ type TokenRequest struct {
 	User     string         `json:"user,omitempty"`
 	Bindings []auth.Binding `json:"bindings,omitempty"`
 	TTL      spec.Duration  `json:"ttl,omitempty"`
+	// Password, when set, is the caller's own password given again (sudo
+	// mode): the token is then bounded by it (the caller's roles, up to a
+	// year) instead of by the calling token's scope and expiry. Code is a
+	// current TOTP code, needed with it when MFA is on. Neither is ever
+	// echoed, logged or audited.
+	Password string `json:"password,omitempty"`
+	Code     string `json:"code,omitempty"`
 }
 
 // UserRequest is the body of POST /v1/users.

@@ -52,8 +52,14 @@ type propCred struct {
 	secret string
 	info   TokenInfo
 	parent *propCred
-	// atBirth is what the parent acted as when this was created.
+	// atBirth is what the parent acted as when this was created; for a
+	// token created with a proof, what the proving user held then.
 	atBirth Identity
+	// proof: created with the caller's password (sudo mode), bounded by
+	// the password's credential (the user's roles, MaxTokenTTL from born)
+	// rather than by parent.
+	proof bool
+	born  time.Time
 }
 
 // TestDelegationNeverWidens is a property test over a real Service:
@@ -67,6 +73,14 @@ type propCred struct {
 // now (the user's current roles cut both); a token an admin made for
 // someone else is compared with the admin's credential as it was at
 // creation, and always with its own user's current roles.
+//
+// A quarter of the creations re-prove the caller's password (Proof, sudo
+// mode), a third of those with a wrong one. A proven token is bounded by
+// the password instead of its parent: it never grants more than the
+// proving user held at its creation (cut, for an admin's token for someone
+// else, to that user's roles), and never lives past its creation plus
+// MaxTokenTTL; a wrong password never creates anything, and a proof does
+// not revive a dead calling token.
 //
 // HAVEN_PROP_SEED=n replays a run; the seed is logged.
 func TestDelegationNeverWidens(t *testing.T) {
@@ -83,22 +97,22 @@ func TestDelegationNeverWidens(t *testing.T) {
 	if testing.Short() {
 		worlds = 15
 	}
-	created, refused := 0, 0
+	created, refused, proved := 0, 0, 0
 	deadline := time.Now().Add(2 * time.Minute) // a bound on a loaded machine, not a pass condition
 	for w := 0; w < worlds && time.Now().Before(deadline); w++ {
-		c, r2 := runDelegationWorld(t, r, steps)
-		created, refused = created+c, refused+r2
+		c, r2, p := runDelegationWorld(t, r, steps)
+		created, refused, proved = created+c, refused+r2, proved+p
 		if t.Failed() {
 			t.Fatalf("world %d failed (seed %d)", w, seed)
 		}
 	}
-	t.Logf("%d derived credentials created, %d asks refused", created, refused)
-	if created < 100 || refused < 100 {
-		t.Errorf("the generator explores too little: %d created, %d refused", created, refused)
+	t.Logf("%d derived credentials created (%d with a proof), %d asks refused", created, proved, refused)
+	if created < 100 || refused < 100 || proved < 20 {
+		t.Errorf("the generator explores too little: %d created, %d of them with a proof, %d refused", created, proved, refused)
 	}
 }
 
-func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused int) {
+func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused, proved int) {
 	t.Helper()
 	clk := newClock()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "haven.db"), 0o600, &bbolt.Options{NoSync: true})
@@ -168,7 +182,11 @@ func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused
 			if c.parent == nil {
 				continue
 			}
-			if c.info.Expires.After(c.parent.info.Expires) {
+			if c.proof {
+				if c.info.Expires.After(c.born.Add(MaxTokenTTL)) {
+					t.Errorf("step %d (%s): token %s created with a proof at %v expires %v, beyond the most a password grants (%v)", step, what, c.info.ID, c.born, c.info.Expires, MaxTokenTTL)
+				}
+			} else if c.info.Expires.After(c.parent.info.Expires) {
 				t.Errorf("step %d (%s): token %s expires %v, after its creator %s (%v)", step, what, c.info.ID, c.info.Expires, c.parent.info.ID, c.parent.info.Expires)
 			}
 			got, alive := acting(c)
@@ -176,7 +194,7 @@ func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused
 				continue
 			}
 			limit := c.atBirth
-			if c.info.User == c.parent.info.User {
+			if c.info.User == c.parent.info.User && !c.proof {
 				limit, _ = acting(c.parent)
 			}
 			if p, env, ok := grantsWithin(got, limit); !ok {
@@ -197,8 +215,12 @@ func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused
 			id, err := s.Authenticate(t.Context(), parent.secret)
 			if err != nil {
 				what = "create from a dead credential"
-				if _, _, err := s.CreateToken(Identity{User: parent.info.User, TokenID: parent.info.ID, Bindings: parent.info.Bindings, Expires: parent.info.Expires}, "", "child", nil, 0); err == nil {
-					t.Errorf("step %d: a revoked or expired credential %s created a token", step, parent.info.ID)
+				var proof Proof
+				if r.IntN(2) == 0 { // the right password does not revive it
+					proof = Proof{Password: parent.info.User + "-correct-horse", Source: "198.51.100.1"}
+				}
+				if _, _, err := s.CreateToken(t.Context(), Identity{User: parent.info.User, TokenID: parent.info.ID, Bindings: parent.info.Bindings, Expires: parent.info.Expires}, "", "child", nil, 0, proof); err == nil {
+					t.Errorf("step %d: a revoked or expired credential %s created a token (proof %t)", step, parent.info.ID, proof.Password != "")
 				}
 				continue
 			}
@@ -215,13 +237,35 @@ func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused
 				ttl = time.Minute + time.Duration(r.Int64N(int64(MaxTokenTTL)))
 			}
 			what = "create"
-			secret, info, err := s.CreateToken(id, user, "child", asked, ttl)
+			var proof Proof
+			wrong := false
+			atBirth := id
+			if r.IntN(4) == 0 {
+				what = "create with a proof"
+				// Many sources, so the limiter rarely ends the world's proofs.
+				proof = Proof{Password: id.User + "-correct-horse", Source: "198.51.100." + strconv.Itoa(r.IntN(250))}
+				if wrong = r.IntN(3) == 0; wrong {
+					proof.Password = "not-" + proof.Password
+				}
+				u, err := s.GetUser(id.User)
+				if err != nil {
+					t.Fatal(err)
+				}
+				atBirth = Identity{User: u.Name, Bindings: u.Bindings}
+			}
+			secret, info, err := s.CreateToken(t.Context(), id, user, "child", asked, ttl, proof)
+			if wrong && (err == nil || !errors.Is(err, ErrUnauthenticated) && !errors.Is(err, ErrRateLimited)) {
+				t.Errorf("step %d: a wrong password created a token or failed otherwise: %v", step, err)
+			}
 			if err != nil {
 				refused++
 				continue
 			}
 			created++
-			creds = append(creds, &propCred{secret: secret, info: info, parent: parent, atBirth: id})
+			if proof.Password != "" {
+				proved++
+			}
+			creds = append(creds, &propCred{secret: secret, info: info, parent: parent, atBirth: atBirth, proof: proof.Password != "", born: clk.now()})
 		case op < 7:
 			what = "set bindings"
 			bs := randBindings(r, 3)
@@ -246,7 +290,7 @@ func runDelegationWorld(t *testing.T, r *rand.Rand, steps int) (created, refused
 		}
 		check(step, what)
 	}
-	return created, refused
+	return created, refused, proved
 }
 
 // TestDelegateMessages pins the refusals' wording: what was refused, why,

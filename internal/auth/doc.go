@@ -55,12 +55,30 @@
 // for --ttl 9m or less"); they are never silently narrowed. Defaults are
 // the widest allowed: no bindings means the creator's (cut to the user's),
 // no ttl means 90 days or the creator's expiry, whichever is sooner. So a
-// token made from a 12-hour session lives at most 12 hours; long-lived CI
-// tokens come from a long-lived credential (the bootstrap admin token, or
-// a token derived from it). Revoking a token does not revoke those created
-// with it; they expire no later than it would have. No route lets a token
-// extend itself, and a non-admin revokes only their own tokens (the api
-// checks ownership).
+// token made from a 12-hour session alone lives at most 12 hours.
+// Revoking a token does not revoke those created with it; they expire no
+// later than it would have. No route lets a token extend itself, and a
+// non-admin revokes only their own tokens (the api checks ownership).
+//
+// Sudo mode: CreateToken may be given a Proof, the caller's password again
+// (and a current code when MFA is on), as GitHub asks before sensitive
+// actions. The creating credential is then the password itself, exactly
+// what Login accepts: the bound is the caller's current roles and
+// MaxTokenTTL from now, as for a login, and the calling token's scope and
+// expiry no longer bound it. This is how a remote user's 12-hour session
+// creates a 90-day CI token (haven token create --reauth). It means a
+// narrowed token (say viewer@prod for 10 minutes) plus the user's
+// password may create a token with all of that user's roles: that is what
+// the password grants anyway, since it logs in with them. Never more: the
+// token is still cut to its user's roles, and the proof is always the
+// calling user's own password (a token of A with B's password is a wrong
+// password), so an admin creating a token for B proves the admin's
+// password and gets at most the admin's roles cut to B's. The calling
+// token must still authenticate. The proof goes through prove, from the
+// request's source address, so wrong passwords and codes count in the
+// login limiter, a missing code is ErrMFARequired, and the code's time
+// step is used up with the token in one transaction. The bootstrap admin
+// token (a year) remains the other source of long-lived tokens.
 //
 // MFA: TOTP per RFC 6238 (SHA-1, 6 digits, 30 s), ±1 step accepted. The
 // last accepted time step is stored per user and no code of that step or
@@ -92,7 +110,8 @@
 // not the user's total), so parallel guesses get no more tries than
 // sequential ones. A right password answered by ErrMFARequired is not a
 // failure. Every password check counts, not only Login's: the MFA changes
-// re-check the password through the same limiter. A server restart
+// and token creation with a Proof re-check the password through the same
+// limiter. A server restart
 // forgets the counts.
 //
 // # Storage

@@ -101,20 +101,43 @@ func validTokenName(name string) error {
 	return nil
 }
 
+// Proof is a credential given again when creating a token ("sudo mode",
+// as GitHub asks for sensitive actions): the calling user's password and,
+// when MFA is on, a current TOTP code, exactly what Login accepts. Source
+// is the client address (ip or ip:port), for the login limiter. The zero
+// Proof means none: the calling token alone creates the token.
+type Proof struct {
+	Password string
+	Code     string
+	Source   string
+}
+
 // CreateToken issues an API token for user ("" = creator's own user) and
 // returns its secret, which is shown this once and never stored. creator
 // is the identity of the request (from Authenticate): a token is derived
 // from the credential that asks for it and never carries more (see
-// Delegate). Its bindings are cut to what both the creator's token acts as
-// now and user holds; asked bindings beyond either are refused. It expires
-// no later than the creator's token: ttl 0 means DefaultTokenTTL cut to
-// that, an explicit ttl beyond it is refused, and more than MaxTokenTTL
-// is refused, because every token must expire. Only an admin identity may
-// name another user; the api checks that before calling.
+// Delegate). Only an admin identity may name another user; the api checks
+// that before calling. More than MaxTokenTTL is always refused, because
+// every token must expire.
 //
-// The creator's token is read again inside the transaction, so a token
+// Without a proof (the zero Proof), the creating credential is creator's
+// token: the new token's bindings are cut to what both that token acts as
+// now and user holds, and it expires no later than that token (ttl 0
+// means DefaultTokenTTL cut to that; asks beyond either bound are
+// refused). The token is read again inside the transaction, so a token
 // revoked or narrowed since Authenticate cannot still delegate.
-func (s *Service) CreateToken(creator Identity, user, name string, bindings []Binding, ttl time.Duration) (secret string, info TokenInfo, err error) {
+//
+// With a proof, the creating credential is creator's own password (and
+// code): proof is checked like a login (prove, so wrong ones count in the
+// login limiter from proof.Source, and a missing code is ErrMFARequired),
+// and the bound is then what a login would carry: creator's user's current
+// roles and a lifetime of up to MaxTokenTTL, whatever the calling token's
+// scope and expiry. It is always the caller's password: an admin creating
+// a token for someone else proves their own, and the token carries at
+// most the admin's roles cut to that user's. The calling token must still
+// authenticate (not revoked, not expired, the same user), so a proof
+// cannot be used with a dead token.
+func (s *Service) CreateToken(ctx context.Context, creator Identity, user, name string, bindings []Binding, ttl time.Duration, proof Proof) (secret string, info TokenInfo, err error) {
 	if user == "" {
 		user = creator.User
 	}
@@ -124,11 +147,8 @@ func (s *Service) CreateToken(creator Identity, user, name string, bindings []Bi
 	if ttl != 0 && (ttl < time.Minute || ttl > MaxTokenTTL) {
 		return "", TokenInfo{}, fmt.Errorf("%w: token lifetime %s must be between 1m and %dd", ErrInvalid, ttl, MaxTokenTTL/(24*time.Hour))
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		bound, err := s.delegation(tx, creator)
-		if err != nil {
-			return err
-		}
+	// create derives the token under bound inside tx, at now.
+	create := func(tx *bbolt.Tx, bound Delegation, now time.Time) error {
 		var u userRecord
 		ok, err := get(tx.Bucket(usersBucket), user, &u)
 		if err != nil {
@@ -137,18 +157,57 @@ func (s *Service) CreateToken(creator Identity, user, name string, bindings []Bi
 		if !ok {
 			return fmt.Errorf("user %s: %w", user, ErrNotFound)
 		}
-		now := s.now().UTC()
 		bs, expires, err := Delegate(bound, u.Bindings, bindings, ttl, DefaultTokenTTL, now)
 		if err != nil {
 			return err
 		}
 		secret, info, err = s.issueToken(tx, user, name, bs, now, expires, false)
 		return err
-	})
+	}
+	switch {
+	case proof.Password == "" && strings.TrimSpace(proof.Code) != "":
+		err = fmt.Errorf("%w: a one-time code without the password proves nothing: give the password too (haven token create --reauth)", ErrInvalid)
+	case proof.Password == "":
+		err = s.db.Update(func(tx *bbolt.Tx) error {
+			bound, err := s.delegation(tx, creator)
+			if err != nil {
+				return err
+			}
+			return create(tx, bound, s.now().UTC())
+		})
+	default:
+		err = s.createWithProof(ctx, creator, proof, create)
+	}
 	if err != nil {
 		return "", TokenInfo{}, fmt.Errorf("create token %q for %s: %w", name, user, err)
 	}
 	return secret, info, nil
+}
+
+// errCallerGone stands for a calling token that no longer authenticates,
+// found after the password was proven right: prove must not count it as a
+// wrong guess, which it would if it saw ErrUnauthenticated.
+var errCallerGone = errors.New("calling token no longer authenticates")
+
+// createWithProof runs create under the bound of creator's password (see
+// CreateToken), inside prove's transaction, so the password check, the
+// code's replay rule and the new token are one commit.
+func (s *Service) createWithProof(ctx context.Context, creator Identity, proof Proof, create func(*bbolt.Tx, Delegation, time.Time) error) error {
+	var gone error
+	err := s.prove(ctx, creator.User, proof.Password, proof.Code, proof.Source, func(tx *bbolt.Tx, u *userRecord) error {
+		// The bound is the password's, but the request is still the
+		// calling token's: it must be alive and be this user's.
+		if _, err := s.delegation(tx, creator); err != nil {
+			gone = err
+			return errCallerGone
+		}
+		now := s.now().UTC()
+		return create(tx, Delegation{Bindings: u.Bindings, NotAfter: now.Add(MaxTokenTTL)}, now)
+	})
+	if errors.Is(err, errCallerGone) {
+		return gone
+	}
+	return err
 }
 
 // delegation returns what creator's credential may pass on, from the

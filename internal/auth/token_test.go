@@ -14,7 +14,7 @@ func TestTokenLifecycle(t *testing.T) {
 	ctx := t.Context()
 	mustAddUser(t, s, "bob", b(RoleDevOps, "staging"), b(RoleViewer, "prod"))
 
-	secret, info, err := s.CreateToken(cred(t, s, "bob"), "", "ci deploys", nil, 0)
+	secret, info, err := s.CreateToken(t.Context(), cred(t, s, "bob"), "", "ci deploys", nil, 0, Proof{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	// Pruned a retention period later.
 	clk.advance(tokenRetention + time.Second)
-	if _, _, err := s.CreateToken(cred(t, s, "bob"), "", "next", nil, time.Hour); err != nil {
+	if _, _, err := s.CreateToken(t.Context(), cred(t, s, "bob"), "", "next", nil, time.Hour, Proof{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetToken(info.ID); !errors.Is(err, ErrNotFound) {
@@ -106,10 +106,10 @@ func TestTokenRevokeAndUserRemoval(t *testing.T) {
 
 	carol := cred(t, s, "carol")
 	clk.advance(time.Second) // listings are oldest first
-	sec1, t1, _ := s.CreateToken(carol, "", "one", nil, time.Hour)
+	sec1, t1, _ := s.CreateToken(t.Context(), carol, "", "one", nil, time.Hour, Proof{})
 	clk.advance(time.Second)
-	sec2, _, _ := s.CreateToken(carol, "", "two", nil, time.Hour)
-	_, _, _ = s.CreateToken(cred(t, s, "root"), "", "root's", nil, time.Hour)
+	sec2, _, _ := s.CreateToken(t.Context(), carol, "", "two", nil, time.Hour, Proof{})
+	_, _, _ = s.CreateToken(t.Context(), cred(t, s, "root"), "", "root's", nil, time.Hour, Proof{})
 
 	if err := s.RevokeToken(t1.ID); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestCreateTokenBindings(t *testing.T) {
 		// for eve: within both.
 		{"eve", []Binding{b(RoleViewer, "dev")}, 0, true},
 	} {
-		_, info, err := s.CreateToken(cred(t, s, "dora"), c.user, "t", c.bindings, c.ttl)
+		_, info, err := s.CreateToken(t.Context(), cred(t, s, "dora"), c.user, "t", c.bindings, c.ttl, Proof{})
 		if (err == nil) != c.ok {
 			t.Errorf("%s %v ttl %v: err %v, want ok=%v", c.user, c.bindings, c.ttl, err, c.ok)
 		}
@@ -179,7 +179,7 @@ func TestCreateTokenBindings(t *testing.T) {
 			t.Errorf("%s %v: stored %v", c.user, c.bindings, info.Bindings)
 		}
 	}
-	if _, _, err := s.CreateToken(cred(t, s, "dora"), "", "", nil, 0); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.CreateToken(t.Context(), cred(t, s, "dora"), "", "", nil, 0, Proof{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unnamed token: %v", err)
 	}
 }

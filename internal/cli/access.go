@@ -109,19 +109,46 @@ func newTokenCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens (for CI and scripts)"}
 	var binds []string
 	var ttl time.Duration
-	var user string
+	var user, code string
+	var reauth, passwordStdin bool
 	create := &cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a token; it is printed once and stored hashed",
-		Example: "  haven token create ci-deploy --bind developer@staging --ttl 720h",
+		Use:   "create NAME",
+		Short: "Create a token; it is printed once and stored hashed",
+		Long: `Create an API token. A token never carries more than the credential you run
+this with, nor outlives it: from a 12-hour login session, tokens live at most
+12 hours. With --reauth you give your password again (and a current code when
+MFA is on), read like haven login reads it; the password is then the creating
+credential, so the token may carry all your roles and live up to a year.
+Wrong passwords count toward the login rate limit.`,
+		Example: "  haven token create ci-deploy --bind developer@staging --ttl 720h --reauth\n  haven token create ci-deploy --ttl 2160h --reauth --password-stdin < password.txt",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if !reauth && (passwordStdin || code != "") {
+				return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("--password-stdin and --code give the password again and go with --reauth: add --reauth")}
+			}
 			bindings, err := parseBindings(binds)
 			if err != nil {
 				return err
 			}
-			resp, err := g.client().CreateToken(c.Context(), api.TokenRequest{Name: args[0], User: user, Bindings: bindings, TTL: spec.Duration(ttl)})
+			req := api.TokenRequest{Name: args[0], User: user, Bindings: bindings, TTL: spec.Duration(ttl), Code: code}
+			in := bufio.NewReader(os.Stdin) // one reader: the password and the code share stdin
+			if reauth {
+				if req.Password, err = readPassword(g, in, passwordStdin); err != nil {
+					return err
+				}
+			}
+			cl := g.client()
+			resp, err := cl.CreateToken(c.Context(), req)
+			if reauth && client.MFARequired(err) && req.Code == "" {
+				if req.Code, err = readCode(g, in, "MFA is on: current code from your authenticator: ", "--code"); err != nil {
+					return err
+				}
+				resp, err = cl.CreateToken(c.Context(), req)
+			}
 			if err != nil {
+				if !reauth && client.BeyondCredential(err) {
+					return fmt.Errorf("%w\nadd --reauth to give your password again: a token created that way may carry all your roles and live up to a year", err)
+				}
 				return err
 			}
 			if done, err := g.printData(resp); done {
@@ -132,9 +159,12 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all that the credential you run this with acts as; never more)")
-	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 90 days or, if sooner, when the credential you run this with expires; at most a year)")
-	create.Flags().StringVar(&user, "user", "", "whose token (admins only; default yourself)")
+	create.Flags().StringArrayVar(&binds, "bind", nil, "ROLE@ENV the token may act as (repeatable; default: all that the credential you run this with acts as, or with --reauth all your roles; never more)")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 90 days or, if sooner, when the credential you run this with expires; at most a year; past your session's end needs --reauth)")
+	create.Flags().StringVar(&user, "user", "", "whose token (admins only; default yourself); with --reauth you give your own password")
+	create.Flags().BoolVar(&reauth, "reauth", false, "give your password again (prompted, or --password-stdin) so the token is bounded by your roles and a year, not by the calling credential")
+	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "with --reauth: read the password from standard input without a prompt")
+	create.Flags().StringVar(&code, "code", "", "with --reauth: current TOTP code, for users with MFA (asked for when needed)")
 	var all bool
 	list := &cobra.Command{
 		Use: "list", Short: "List tokens (never their secrets)", Args: cobra.NoArgs,

@@ -31,10 +31,24 @@ func (c *Client) WhoAmI(ctx context.Context) (auth.Identity, error) {
 }
 
 // CreateToken creates an API token; its secret is in the answer only.
+// With req.Password (and req.Code when MFA is on) the server checks the
+// caller's password again and bounds the token by it rather than by the
+// calling token; MFARequired(err) says a code is needed.
 func (c *Client) CreateToken(ctx context.Context, req api.TokenRequest) (api.TokenResponse, error) {
 	var out api.TokenResponse
 	err := c.do(ctx, http.MethodPost, "/v1/tokens", req, &out)
 	return out, err
+}
+
+// BeyondCredential reports whether err is the server refusing a token
+// because it would outlive, or act beyond, the credential creating it
+// (auth.Delegate's refusals): the case where giving the password again
+// (TokenRequest.Password, `haven token create --reauth`) lifts the bound
+// to the user's own roles and up to a year.
+func BeyondCredential(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == api.KindInvalid &&
+		(strings.Contains(e.Message, "would outlive the credential creating it") || strings.Contains(e.Message, "is wider than the credential creating the token"))
 }
 
 // ListTokens lists the caller's tokens (everyone's with all, for admins).
