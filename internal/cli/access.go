@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/haven-platform/haven/internal/api"
 	"github.com/haven-platform/haven/internal/auth"
@@ -61,10 +62,7 @@ from standard input. Pass --ca with the server's CA certificate (the server's
 			if user == "" {
 				return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("pass --user NAME")}
 			}
-			if !passwordStdin {
-				fmt.Fprint(g.errw(), "Password: ")
-			}
-			password, err := readLine(os.Stdin)
+			password, err := readPassword(g, bufio.NewReader(os.Stdin), passwordStdin)
 			if err != nil {
 				return err
 			}
@@ -384,6 +382,14 @@ the password is read like haven login reads it.`,
 func readPassword(g *globals, in *bufio.Reader, quiet bool) (string, error) {
 	if !quiet {
 		fmt.Fprint(g.errw(), "Password: ")
+		// At a terminal the password is read without echo, straight from
+		// the descriptor; nothing can be buffered yet, since the password
+		// is always the first thing read.
+		if fd := int(os.Stdin.Fd()); in.Buffered() == 0 && term.IsTerminal(fd) {
+			b, err := term.ReadPassword(fd)
+			fmt.Fprintln(g.errw())
+			return string(b), err
+		}
 	}
 	return readLine(in)
 }
