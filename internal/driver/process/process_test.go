@@ -23,13 +23,26 @@ import (
 
 func TestConformance(t *testing.T) {
 	bin := testbin.TestApp(t)
-	dir := t.TempDir()
+	dir := openDir(t)
 	drivertest.Run(t, drivertest.Harness{
 		New: func(t *testing.T) driver.Driver { return newDriver(t, dir) },
 		Service: func(t *testing.T, name string, env map[string]string) spec.Service {
 			return testService(bin, name, env)
 		},
 	})
+}
+
+// openDir is a temporary directory the users of instances may pass through
+// (not list), as Haven's data directory is (t.TempDir's parent is 0700).
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // newDriver returns a Driver over dir, closed when the test ends.
@@ -164,7 +177,7 @@ func (e *events) next(t *testing.T, id string, kind driver.EventKind, timeout ti
 func TestAdoptAfterDriverDropped(t *testing.T) {
 	t.Parallel()
 	bin := testbin.TestApp(t)
-	dir := t.TempDir()
+	dir := openDir(t)
 	d1 := newDriver(t, dir)
 	inst := start(t, d1, testService(bin, "web", map[string]string{"LOG_LINES": "3", "EXIT_AFTER": "1500ms", "EXIT_CODE": "4"}), spec.App{})
 	waitHTTP(t, inst.Addr(8080))
@@ -223,7 +236,7 @@ func TestPidReuseGuard(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
+	dir := openDir(t)
 	idir := filepath.Join(dir, "instances", "stale")
 	if err := os.MkdirAll(idir, 0o700); err != nil {
 		t.Fatal(err)
@@ -258,7 +271,7 @@ func TestPidReuseGuard(t *testing.T) {
 func TestPublishedPorts(t *testing.T) {
 	t.Parallel()
 	bin := testbin.TestApp(t)
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 
 	held, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -296,10 +309,10 @@ func TestPublishedPorts(t *testing.T) {
 // and none of Haven's own variables beyond the inherited few.
 func TestEnvironment(t *testing.T) {
 	t.Setenv("HAVEN_TEST_PRIVATE", "must-not-leak")
-	dir := t.TempDir()
+	dir := openDir(t)
 	d := newDriver(t, dir)
-	work := t.TempDir()
-	secret := filepath.Join(t.TempDir(), "pw")
+	work := openDir(t)
+	secret := filepath.Join(t.TempDir(), "pw") // private: the instance gets a copy
 	os.WriteFile(secret, []byte("s3cret"), 0o600)
 	app := spec.App{
 		Name:    "pt",
@@ -313,7 +326,7 @@ func TestEnvironment(t *testing.T) {
 	svc := spec.Service{
 		Name:       "sh",
 		Entrypoint: []string{"/bin/sh", "-c"},
-		Command:    []string{"pwd; env; exec sleep 60"},
+		Command:    []string{`pwd; env; echo "secret: $(cat "$DB_PASSWORD_FILE")"; exec sleep 60`},
 		WorkingDir: work,
 		Env:        map[string]string{"GREETING": "hi there", "PORT": "1"},
 		Expose:     []int{9000},
@@ -331,13 +344,20 @@ func TestEnvironment(t *testing.T) {
 	if lines[0] != work {
 		t.Errorf("first line (pwd) = %q, want %q", lines[0], work)
 	}
+	// Run as another user, the instance gets a copy of the file secret
+	// (it may not reach the original); as Haven's, the file itself.
+	secretFile := secret
+	if separate() {
+		secretFile = d.secretDir(inst.ID, "") + "-" // + the Start's suffix
+	}
 	for _, want := range []string{
 		"GREETING=hi there",
 		"PORT=" + port,
 		"PORT_9000=" + port,
 		"HAVEN_INSTANCE=" + inst.Labels.Instance,
-		"DB_PASSWORD_FILE=" + secret,
+		"DB_PASSWORD_FILE=" + secretFile,
 		"HAVEN_VOLUME_DATA=" + volume,
+		"secret: s3cret",
 	} {
 		if count(lines, want) != 1 {
 			t.Errorf("env lacks %q; got %q", want, lines)
@@ -367,9 +387,9 @@ func TestEnvironment(t *testing.T) {
 func TestExecHealth(t *testing.T) {
 	t.Parallel()
 	bin := testbin.TestApp(t)
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	events := subscribe(t, d)
-	flag := filepath.Join(t.TempDir(), "healthy")
+	flag := filepath.Join(openDir(t), "healthy")
 	check := func(startPeriod time.Duration) *spec.HealthCheck {
 		return &spec.HealthCheck{
 			Kind:        spec.CheckExec,
@@ -429,7 +449,7 @@ func TestExecHealth(t *testing.T) {
 // child that ignores SIGTERM once the app itself is gone.
 func TestStopKillsProcessGroup(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	svc := spec.Service{Name: "tree", Command: []string{"/bin/sh", "-c", `(trap "" TERM; exec sleep 60) & echo "child $!"; wait`}}
 	inst := start(t, d, svc, spec.App{})
 	var pid int
@@ -454,7 +474,7 @@ func TestStopKillsProcessGroup(t *testing.T) {
 // nobody locks; a new Driver clears it. Unknown ids are ErrNotFound.
 func TestLeftovers(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := openDir(t)
 	left := filepath.Join(dir, "instances", ".new-x-0000")
 	if err := os.MkdirAll(left, 0o700); err != nil {
 		t.Fatal(err)
@@ -486,7 +506,7 @@ func TestLeftovers(t *testing.T) {
 // maxLine is split, and an unterminated last line is kept.
 func TestLogsLargeOutput(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	ev := subscribe(t, d)
 	script := `head -c 600000 /dev/zero | tr '\0' a | fold -w 1000; echo; echo done; head -c 100000 /dev/zero | tr '\0' b`
 	inst := start(t, d, spec.Service{Name: "noisy", Command: []string{"/bin/sh", "-c", script}}, spec.App{})

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -194,18 +195,31 @@ func (s *supervisor) checkHealth(stop <-chan struct{}) {
 	}
 }
 
-// runCheck runs the check's command on the host with the instance's
-// environment and working directory; exit status 0 is healthy.
+// runCheck runs the check's command on the host as the instance runs: its
+// user, environment and working directory; exit status 0 is healthy.
+// A check is not an instance: nothing records it, so it must not outlive
+// its Haven. It dies with it (Pdeathsig), and everything it started is
+// killed with it when it times out.
 func runCheck(chk spec.HealthCheck, rec record) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), chk.Timeout.D())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chk.Command[0], chk.Command[1:]...)
 	cmd.Env, cmd.Dir = rec.Env, rec.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if rec.Cred != nil {
+		// Never Haven's rights: the command comes from compose and may run
+		// what the app can write.
+		attr.Credential = &syscall.Credential{Uid: rec.Cred.UID, Gid: rec.Cred.GID}
+	}
+	cmd.SysProcAttr = attr
 	// A timed-out check is killed with everything it started, or a hung
 	// grandchild would hold the check's output pipe open.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
+	// Pdeathsig fires when the thread that forked the check ends, not the
+	// process: keep this goroutine on that thread until the check is over.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	return cmd.Run() == nil
 }
 
