@@ -528,3 +528,116 @@ func TestLogsLargeOutput(t *testing.T) {
 		t.Errorf("long line split into %d + %d bytes, want %d + %d", len(lines[601]), len(lines[602]), maxLine, 100000-maxLine)
 	}
 }
+
+// TestIsolationAsRoot: with Haven as root, an instance runs as its
+// environment's own uid (not 0, not another environment's) and cannot read
+// a private file of Haven's data directory, another environment's secret
+// or volume; it can read its own secret and write its own volume.
+func TestIsolationAsRoot(t *testing.T) {
+	if !separate() {
+		t.Skip("needs root: only root may run instances as other users")
+	}
+	t.Parallel()
+	data := openDir(t) // as cmd/haven leaves it: others may pass, not list
+	token := filepath.Join(data, "admin.token")
+	if err := os.WriteFile(token, []byte("admin-token-value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, filepath.Join(data, "process"))
+	app := spec.App{Name: "iso", Volumes: []spec.Volume{{Name: "data"}},
+		Secrets: map[string]spec.Secret{"tok": {Name: "tok", External: true}}}
+	run := func(env, script string, value string) (driver.Instance, *record) {
+		t.Helper()
+		svc := spec.Service{Name: "sh", Command: []string{"/bin/sh", "-c", script},
+			Secrets: []spec.SecretRef{{Source: "tok"}},
+			Volumes: []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}}
+		labels := spec.InstanceLabels{App: app.Name, Env: env, Service: svc.Name, Instance: env + "-" + randomHex(4)}
+		inst, err := d.Start(t.Context(), driver.StartRequest{Labels: labels, Service: svc, App: app,
+			SecretValues: map[string][]byte{"tok": []byte(value)}})
+		if err != nil {
+			t.Fatalf("Start in %s: %v", env, err)
+		}
+		t.Cleanup(func() { d.Stop(context.Background(), inst.ID, 0) })
+		rec, err := readRecord(filepath.Join(d.instances, inst.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst, rec
+	}
+	envOf := func(rec *record, key string) string {
+		for _, kv := range rec.Env {
+			if v, ok := strings.CutPrefix(kv, key+"="); ok {
+				return v
+			}
+		}
+		t.Fatalf("instance %s has no %s", rec.ID, key)
+		return ""
+	}
+	_, b := run("b", "exec sleep 60", "secret-of-b")
+	script := strings.Join([]string{
+		`cat ` + token + ` && echo READ-ADMIN-TOKEN`,
+		`ls ` + d.instances + ` && echo LISTED-RECORDS`,
+		`cat ` + envOf(b, "TOK_FILE") + ` && echo READ-B-SECRET`,
+		`ls ` + envOf(b, "HAVEN_VOLUME_DATA") + ` && echo LISTED-B-VOLUME`,
+		`echo "own: $(cat "$TOK_FILE")"`,
+		`echo x > "$HAVEN_VOLUME_DATA/f" && echo WROTE-OWN-VOLUME`,
+		`echo done; exec sleep 60`,
+	}, "; ")
+	a, arec := run("a", script, "secret-of-a")
+	var lines []string
+	waitFor(t, 10*time.Second, "the script's last line", func() bool {
+		lines = logTexts(t, d, a.ID)
+		return count(lines, "done") == 1
+	})
+	for _, bad := range []string{"READ-ADMIN-TOKEN", "admin-token-value", "LISTED-RECORDS", "READ-B-SECRET", "secret-of-b", "LISTED-B-VOLUME"} {
+		if count(lines, bad) != 0 {
+			t.Errorf("the instance of env a got at %q; log: %q", bad, lines)
+		}
+	}
+	for _, good := range []string{"own: secret-of-a", "WROTE-OWN-VOLUME"} {
+		if count(lines, good) != 1 {
+			t.Errorf("log lacks %q; log: %q", good, lines)
+		}
+	}
+	uids := map[string]string{}
+	for env, rec := range map[string]*record{"a": arec, "b": b} {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(rec.PID) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "Uid:"); ok {
+				uids[env] = strings.Fields(v)[0] // real uid; effective, saved and fs follow
+				if f := strings.Fields(v); f[0] != f[1] || f[0] != f[2] || f[0] != f[3] {
+					t.Errorf("env %s: uids %v differ", env, f)
+				}
+			}
+		}
+	}
+	if uids["a"] == "0" || uids["b"] == "0" || uids["a"] == "" || uids["a"] == uids["b"] {
+		t.Errorf("instance uids: a=%q b=%q, want two distinct non-root uids", uids["a"], uids["b"])
+	}
+}
+
+// TestUserAndCheckCredentials: an explicit compose user: wins over the
+// environment's uid, and the exec health check runs as the instance's
+// user, never as Haven's root.
+func TestUserAndCheckCredentials(t *testing.T) {
+	if !separate() {
+		t.Skip("needs root: only root may run instances as other users")
+	}
+	t.Parallel()
+	d := newDriver(t, openDir(t))
+	events := subscribe(t, d)
+	svc := spec.Service{Name: "u", User: "4321:4322", Command: []string{"/bin/sh", "-c", `echo "id: $(id -u):$(id -g)"; exec sleep 60`},
+		Health: &spec.HealthCheck{Kind: spec.CheckExec, Command: []string{"/bin/sh", "-c", `test "$(id -u)" = 4321`},
+			Interval: spec.Duration(50 * time.Millisecond), Timeout: spec.Duration(5 * time.Second), Retries: 1}}
+	inst := start(t, d, svc, spec.App{})
+	waitFor(t, 5*time.Second, "the id line", func() bool { return count(logTexts(t, d, inst.ID), "id: ") == 1 })
+	if lines := logTexts(t, d, inst.ID); count(lines, "id: 4321:4322") != 1 {
+		t.Errorf("instance with user 4321:4322 runs as %q", lines)
+	}
+	if ev := events.next(t, inst.ID, driver.EventHealth, 5*time.Second); ev.Health != "healthy" {
+		t.Errorf("check asserting the instance's uid: %q, want healthy (it ran as another user)", ev.Health)
+	}
+}
