@@ -24,6 +24,9 @@ const crashServerEnv = "HAVEN_TEST_CRASH_SERVER"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashServerEnv); dir != "" {
+		if os.Getenv("HAVEN_TEST_CRASH_MODE") == "check" {
+			checkServer(dir, os.Getenv("HAVEN_TEST_CRASH_MARKER"))
+		}
 		crashServer(dir, os.Getenv("HAVEN_TEST_CRASH_MARKER"))
 		return
 	}
@@ -52,6 +55,29 @@ func crashServer(dir, marker string) {
 			os.Exit(1)
 		}
 	}
+}
+
+// checkServer starts one instance whose exec health check hangs, says so,
+// and waits to be killed.
+func checkServer(dir, marker string) {
+	d, err := New(dir)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	_, err = d.Start(context.Background(), driver.StartRequest{
+		Labels: spec.InstanceLabels{App: "crash", Env: "test", Service: "checked", Instance: "checked"},
+		Service: spec.Service{Name: "checked", Command: []string{"sleep", "300"},
+			Env: map[string]string{"HAVEN_TEST_CRASH_MARKER": marker},
+			Health: &spec.HealthCheck{Kind: spec.CheckExec, Command: []string{"sleep", "301"},
+				Interval: spec.Duration(50 * time.Millisecond), Timeout: spec.Duration(time.Minute), Retries: 3}},
+	})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("started")
+	select {}
 }
 
 // markedPIDs lists the live processes whose environment carries marker.
@@ -191,4 +217,69 @@ func TestKill9DuringStart(t *testing.T) {
 	}
 	t.Logf("%d rounds: %d killed inside their first Start, %d Starts completed before a kill; %d Starts abandoned, %d of them with a live recorded process for recovery to kill",
 		rounds, killedIn, started, abandoned, abandonedAlive)
+}
+
+// TestKill9DuringHealthCheck: an exec health check under way when its
+// server is killed dies with it; it has no record, so nothing else would
+// ever stop it. The instance itself is adopted, and stopped.
+func TestKill9DuringHealthCheck(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := randomHex(8)
+	t.Cleanup(func() {
+		for _, pid := range markedPIDs(marker) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	dir := openDir(t)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashServerEnv+"="+dir, "HAVEN_TEST_CRASH_MODE=check", "HAVEN_TEST_CRASH_MARKER="+marker)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "started" {
+		t.Fatalf("the server said %q, want started", lines.Text())
+	}
+	checks := func() []int {
+		var out []int
+		for _, pid := range markedPIDs(marker) {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); string(b) == "sleep\x00301\x00" {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	waitFor(t, 10*time.Second, "the health check to run", func() bool { return len(checks()) > 0 })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	d := newDriver(t, dir) // adopts the instance, and checks it in turn
+	waitFor(t, 10*time.Second, "the new Driver's health check to run", func() bool { return len(checks()) > 0 })
+	begin := time.Now()
+	if err := d.Stop(t.Context(), "checked", 0); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// The check's timeout is a minute: ending supervision must end it.
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("Stop and Close took %s: a health check under way held the supervisor", took)
+	}
+	var left []int
+	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+		if left = markedPIDs(marker); len(left) == 0 {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d processes outlived their server and the Stop of their instance: %v (health checks: %v)", len(left), left, checks())
+	}
 }

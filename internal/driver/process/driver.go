@@ -338,8 +338,10 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	undo := func() {
 		if sh != nil {
 			sh.close() // a shim not yet launched exits on its own
-			_ = syscall.Kill(-sh.p.Pid, syscall.SIGKILL)
-			if !reaped {
+			if reaped {
+				_, _ = signalGroup(rec, syscall.SIGKILL) // may be reaped already: check the pid first
+			} else {
+				_ = syscall.Kill(-sh.p.Pid, syscall.SIGKILL) // our unreaped child: the pid is still ours
 				_, _ = sh.p.Wait()
 			}
 		}
@@ -655,7 +657,7 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 			}
 		}
 		if sent {
-			_ = syscall.Kill(-rec.PID, syscall.SIGKILL) // what the app spawned and left behind
+			killLeftovers(rec)
 		}
 	}
 	d.awaitSupervisor(id)

@@ -117,8 +117,8 @@ wait:
 	health.Wait()
 	rec := s.finish(code)
 	// The leader is gone; whatever it spawned goes with it, as in a
-	// container. The group id stays reserved while members remain.
-	_ = syscall.Kill(-rec.PID, syscall.SIGKILL)
+	// container.
+	killLeftovers(&rec)
 	copyLogs(true)
 	// The record says finished only once the log is complete, so a reader
 	// that sees the exit also sees the last lines.
@@ -162,7 +162,7 @@ func (s *supervisor) checkHealth(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		ok := runCheck(chk, rec)
+		ok := runCheck(chk, rec, stop)
 		next := status
 		switch {
 		case ok:
@@ -200,9 +200,18 @@ func (s *supervisor) checkHealth(stop <-chan struct{}) {
 // A check is not an instance: nothing records it, so it must not outlive
 // its Haven. It dies with it (Pdeathsig), and everything it started is
 // killed with it when it times out.
-func runCheck(chk spec.HealthCheck, rec record) bool {
+func runCheck(chk spec.HealthCheck, rec record, stop <-chan struct{}) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), chk.Timeout.D())
 	defer cancel()
+	// Supervision ending (exit, Stop, Close) ends a check under way: it must
+	// not hold the supervisor for up to its timeout.
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	cmd := exec.CommandContext(ctx, chk.Command[0], chk.Command[1:]...)
 	cmd.Env, cmd.Dir = rec.Env, rec.Dir
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
