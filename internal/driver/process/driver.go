@@ -30,8 +30,9 @@ const (
 	scanInterval = 250 * time.Millisecond
 	// killWait bounds the wait for a process to die after SIGKILL.
 	killWait = 5 * time.Second
-	// abandonedAge is how old the directory of an unfinished Start must be
-	// before a scan may clear it (Starts take milliseconds).
+	// abandonedAge is how old a staging directory (a Start not yet holding
+	// its lock) must be before a scan may clear it: Starts take
+	// milliseconds. A .new- directory needs no age: its free lock says.
 	abandonedAge = time.Minute
 	// eventBuffer is each Events subscriber's buffer; a subscriber that
 	// falls this far behind loses events (List still tells the truth).

@@ -470,28 +470,40 @@ func TestStopKillsProcessGroup(t *testing.T) {
 	})
 }
 
-// TestLeftovers: a Start that crashed before its rename leaves a directory
-// nobody locks; a new Driver clears it. Unknown ids are ErrNotFound.
+// TestLeftovers: the .new- directory of a Start that died (its lock free)
+// is cleared at once, that of a live one (lock held) is kept; in staging,
+// only old directories are cleared. Unknown ids are ErrNotFound.
 func TestLeftovers(t *testing.T) {
 	t.Parallel()
 	dir := openDir(t)
-	left := filepath.Join(dir, "instances", ".new-x-0000")
-	if err := os.MkdirAll(left, 0o700); err != nil {
+	mkdir := func(p string) string {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dead := mkdir(filepath.Join(dir, "instances", ".new-x-0000"))
+	os.WriteFile(filepath.Join(dead, lockFile), nil, 0o600)
+	live := mkdir(filepath.Join(dir, "instances", ".new-y-0000"))
+	lock, err := lockInstance(live, true)
+	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(left, lockFile), nil, 0o600)
-	young := filepath.Join(dir, "instances", ".new-y-0000")
-	if err := os.MkdirAll(young, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	defer lock.Close()
+	oldStaged := mkdir(filepath.Join(dir, "staging", "z-0000"))
+	youngStaged := mkdir(filepath.Join(dir, "staging", "w-0000"))
 	old := time.Now().Add(-time.Hour)
-	os.Chtimes(left, old, old)
+	os.Chtimes(oldStaged, old, old)
 	d := newDriver(t, dir)
-	if _, err := os.Stat(left); !os.IsNotExist(err) {
-		t.Errorf("abandoned %s still there (%v)", left, err)
+	for _, p := range []string{dead, oldStaged} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("abandoned %s still there (%v)", p, err)
+		}
 	}
-	if _, err := os.Stat(young); err != nil {
-		t.Errorf("the directory of a Start that may be under way was removed (%v)", err)
+	for _, p := range []string{live, youngStaged} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the directory of a Start that may be under way was removed (%v)", err)
+		}
 	}
 	if err := d.Remove(t.Context(), "nope"); !errors.Is(err, driver.ErrNotFound) {
 		t.Errorf("Remove(unknown) = %v, want ErrNotFound", err)
