@@ -14,6 +14,16 @@
 // and OOMKilled is never set. No Pdeathsig is set on purpose: instances
 // outlive a Haven crash and the next Haven adopts them.
 //
+// The environment is small and explicit, like a container's: PATH, HOME,
+// USER, LANG, LC_ALL, TZ and TMPDIR from Haven's own environment, then the
+// service's env, then what the driver adds (which wins over the service):
+//
+//	PORT                 the host port the app must listen on (Heroku's convention)
+//	PORT_<P>             the host port standing in for each container port P
+//	HAVEN_INSTANCE       the instance's id (its labels' Instance)
+//	<TARGET>_FILE        for each secret: the path of the file holding it
+//	HAVEN_VOLUME_<NAME>  for each named volume mount: its directory
+//
 // # Users
 //
 // When Haven runs as root, every app+environment runs as a uid of its own,
@@ -34,7 +44,7 @@
 // Little, next to a container: only uid separation, and only when Haven is
 // root. Then an instance cannot read Haven's data directory (it may pass
 // through <data-dir> and <dir> to reach its volumes, never list them, and
-// every file there is 0600), nor the records and logs of any instance,
+// every file there is 0600 or public), nor the records and logs of any instance,
 // nor another environment's secret files or volumes; it can still read
 // whatever the host leaves world-readable. There is no network isolation
 // (every instance shares the host's network and loopback, any port is
@@ -45,16 +55,6 @@
 // there is no isolation at all: an app can read the admin token, the
 // store and every environment's secrets. For real isolation, use the
 // docker driver.
-//
-// The environment is small and explicit, like a container's: PATH, HOME,
-// USER, LANG, LC_ALL, TZ and TMPDIR from Haven's own environment, then the
-// service's env, then what the driver adds (which wins over the service):
-//
-//	PORT                 the host port the app must listen on (Heroku's convention)
-//	PORT_<P>             the host port standing in for each container port P
-//	HAVEN_INSTANCE       the instance's id (its labels' Instance)
-//	<TARGET>_FILE        for each secret: the path of the file holding it
-//	HAVEN_VOLUME_<NAME>  for each named volume mount: its directory
 //
 // # Ports
 //
@@ -133,7 +133,9 @@
 // Driver that can take the lock of a .new- directory knows its Start is
 // dead: it SIGKILLs the recorded process group (after the start-time and
 // boot-id check), waits for it to die, deletes the Start's secret files and
-// then the directory, at once (New, and every scan). A staging directory
+// then the directory, at once (New, and every scan: a child caught between
+// fork and exec still holds a copy of the lock until its exec, so the next
+// scan, 250ms later, finishes the job). A staging directory
 // never held anything that ran; one older than a minute is deleted.
 //
 // The exec health check is not an instance and has no record: it is
