@@ -50,6 +50,9 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil { // one made earlier with a laxer mode
+		return fmt.Errorf("data directory: %w", err)
+	}
 	st, err := bolt.Open(filepath.Join(cfg.DataDir, "haven.db"))
 	if err != nil {
 		return err
@@ -260,6 +263,15 @@ func openDriver(ctx context.Context, cfg cli.ServerConfig) (driver.Driver, error
 	case "docker":
 		return docker.New(ctx)
 	case "process":
+		// As root, instances run as their environments' own users and
+		// reach their volumes under <data-dir>/process: they may pass
+		// through the data directory, never list it (every file in it is
+		// 0600 or public).
+		if os.Geteuid() == 0 {
+			if err := os.Chmod(cfg.DataDir, 0o711); err != nil {
+				return nil, fmt.Errorf("data directory: %w", err)
+			}
+		}
 		return process.New(filepath.Join(cfg.DataDir, "process"))
 	}
 	return nil, &cli.ExitError{Code: cli.ExitInvalid, Err: fmt.Errorf("unknown driver %q: use docker or process", cfg.Driver)}

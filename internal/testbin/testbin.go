@@ -31,6 +31,11 @@ func Build(t testing.TB, pkg string) string {
 		if err != nil {
 			t.Fatalf("testbin: %v", err)
 		}
+		// The process driver runs these binaries as its instances' own
+		// users when the tests run as root: they must reach them.
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("testbin: %v", err)
+		}
 		dir = d // removed with the machine's tmp; shared by all tests of the process
 	}
 	out := filepath.Join(dir, filepath.Base(pkg))

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -31,8 +30,9 @@ const (
 	scanInterval = 250 * time.Millisecond
 	// killWait bounds the wait for a process to die after SIGKILL.
 	killWait = 5 * time.Second
-	// abandonedAge is how old the directory of an unfinished Start must be
-	// before a scan may clear it (Starts take milliseconds).
+	// abandonedAge is how old a staging directory (a Start not yet holding
+	// its lock) must be before a scan may clear it: Starts take
+	// milliseconds. A .new- directory needs no age: its free lock says.
 	abandonedAge = time.Minute
 	// eventBuffer is each Events subscriber's buffer; a subscriber that
 	// falls this far behind loses events (List still tells the truth).
@@ -51,7 +51,10 @@ type Driver struct {
 	root      string // the directory given to New
 	instances string // <root>/instances: one directory per instance
 	trash     string // <root>/trash: instance directories being deleted
+	staging   string // <root>/staging: directories of Starts not yet locked
 	volumes   string // <root>/volumes/<app>/<env>/<volume>
+
+	uidMu sync.Mutex // serializes envUID within this process (flock: across processes)
 
 	mu     sync.Mutex
 	sups   map[string]*supervisor         // instances this value supervises, by id
@@ -85,20 +88,58 @@ func New(dir string) (*Driver, error) {
 		root:      root,
 		instances: filepath.Join(root, "instances"),
 		trash:     filepath.Join(root, "trash"),
+		staging:   filepath.Join(root, "staging"),
 		volumes:   filepath.Join(root, "volumes"),
 		sups:      map[string]*supervisor{},
 		known:     map[string]seen{},
 		subs:      map[chan driver.Event]struct{}{},
 		quit:      make(chan struct{}),
 	}
-	for _, p := range []string{d.instances, d.trash, d.volumes} {
-		if err := os.MkdirAll(p, 0o700); err != nil {
+	// Instances of other users must pass through root and volumes to reach
+	// their volumes (each guarded below by its own mode); nobody but Haven
+	// enters the instance records, logs and tables.
+	open := os.FileMode(0o700)
+	if separate() {
+		open = 0o711
+	}
+	for _, p := range []struct {
+		dir  string
+		mode os.FileMode
+	}{{root, open}, {d.instances, 0o700}, {d.trash, 0o700}, {d.staging, 0o700}, {d.volumes, open}} {
+		if err := os.MkdirAll(p.dir, p.mode); err != nil {
+			return nil, fmt.Errorf("process driver: %w", err)
+		}
+		if err := os.Chmod(p.dir, p.mode); err != nil { // one made by an older version
 			return nil, fmt.Errorf("process driver: %w", err)
 		}
 	}
+	warnIsolation(d.volumes)
 	d.scan(true)
 	d.scanner.Go(d.scanLoop)
 	return d, nil
+}
+
+// warnIsolation says, at every start, what isolation instances will not
+// have: their own users when Haven is not root, and their volumes when
+// a directory above them is closed to other users.
+func warnIsolation(volumes string) {
+	if !separate() {
+		slog.Warn("process driver: Haven is not running as root, so every instance runs as Haven's own user: " +
+			"apps can read Haven's data directory (admin token, keys, store) and each other's secrets and volumes. " +
+			"Run Haven as root for a user per environment, or use the docker driver")
+		return
+	}
+	for dir := filepath.Dir(volumes); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			slog.Warn("process driver: instances run as their environment's user and cannot reach their named volumes: "+
+				"a directory above them may not be passed through by other users; chmod o+x it (its files stay unlistable) "+
+				"or choose a --data-dir outside it", "dir", dir, "mode", fi.Mode().Perm().String(), "volumes", volumes)
+			return
+		}
+		if dir == filepath.Dir(dir) {
+			return
+		}
+	}
 }
 
 // Close stops this value's background work (log copying, exit watching,
@@ -172,15 +213,43 @@ func lookPath(prog, workDir string) (string, error) {
 // app's named volumes. There is no network to create.
 func (d *Driver) EnsureEnv(ctx context.Context, env spec.AppEnv, app spec.App) error {
 	for _, v := range app.Volumes {
-		p, err := d.volumeDir(env, v.Name)
-		if err != nil {
+		if _, err := d.ensureVolume(env, v.Name); err != nil {
 			return err
-		}
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return fmt.Errorf("volume %s of %s: %w", v.Name, env, err)
 		}
 	}
 	return nil
+}
+
+// ensureVolume creates a named volume's directory and returns its path.
+// When instances have users of their own, the volume belongs to its
+// environment's uid (0700); the directories above it are root's and may
+// be passed through, not listed, so an environment reaches its own volumes
+// and no other's, and cannot swap a volume for a link.
+func (d *Driver) ensureVolume(env spec.AppEnv, name string) (string, error) {
+	p, err := d.volumeDir(env, name)
+	if err != nil {
+		return "", err
+	}
+	fail := func(err error) (string, error) { return "", fmt.Errorf("volume %s of %s: %w", name, env, err) }
+	if !separate() {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fail(err)
+		}
+		return p, nil
+	}
+	for _, dir := range []string{filepath.Join(d.volumes, env.App), filepath.Dir(p)} {
+		if err := ownDir(dir, nil, 0o711); err != nil {
+			return fail(err)
+		}
+	}
+	uid, err := d.envUID(env)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ownDir(p, &cred{UID: uid, GID: uid}, 0o700); err != nil {
+		return fail(err)
+	}
+	return p, nil
 }
 
 // RemoveEnv implements driver.Driver: with removeVolumes it deletes the
@@ -211,6 +280,14 @@ func (d *Driver) volumeDir(env spec.AppEnv, name string) (string, error) {
 // Start implements driver.Driver. The instance's id is its labels' Instance
 // when that is a safe file name (else a random one), so starting the same
 // instance twice fails instead of running it twice.
+//
+// Start is crash-safe: the instance is assembled in a directory
+// .new-<id>-<suffix> whose lock it holds, and no program runs before its
+// pid is on disk there. The child is the shim (shim.go), which waits for a
+// launch message before it execs the program; the message is sent only
+// once the record names the shim's pid and start time. A Start that dies
+// at any point leaves either a shim that exits by itself (no message will
+// come) or a record naming the process, which recover kills.
 func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Instance, error) {
 	svc := req.Service
 	fail := func(err error) (driver.Instance, error) {
@@ -224,7 +301,8 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	if err != nil {
 		return fail(fmt.Errorf("%w: %q (%v)", driver.ErrImageNotFound, argv[0], err))
 	}
-	cred, err := credential(svc.User)
+	appEnv := spec.AppEnv{App: req.Labels.App, Env: req.Labels.Env}
+	who, err := d.instanceCred(appEnv, svc)
 	if err != nil {
 		return fail(err)
 	}
@@ -240,64 +318,108 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	if err != nil {
 		return driver.Instance{}, err // already names the service and the port
 	}
-	env, err := d.environment(req, ports)
-	if err != nil {
+
+	// 1. The intent: a directory only this Start's lock holder may clear,
+	// holding a record that names everything the Start will create.
+	suffix := randomHex(4)
+	prep := filepath.Join(d.staging, id+"-"+suffix)
+	tmp := filepath.Join(d.instances, newPrefix+id+"-"+suffix)
+	if err := os.Mkdir(prep, 0o700); err != nil {
+		return fail(err)
+	}
+	var (
+		lock   *os.File
+		sh     *shimProcess
+		reaped bool // the supervisor's reaper owns wait(2)
+	)
+	rec := &record{
+		ID: id, Labels: req.Labels, Ports: ports, StartedAt: time.Now().UTC(),
+		Dir: svc.WorkingDir, Cred: who, SecretDir: d.secretDir(id, suffix),
+	}
+	undo := func() {
+		if sh != nil {
+			sh.close() // a shim not yet launched exits on its own
+			if reaped {
+				_, _ = signalGroup(rec, syscall.SIGKILL) // may be reaped already: check the pid first
+			} else {
+				_ = syscall.Kill(-sh.p.Pid, syscall.SIGKILL) // our unreaped child: the pid is still ours
+				_, _ = sh.p.Wait()
+			}
+		}
+		removeSecrets(rec.SecretDir)
+		os.RemoveAll(tmp)
+		if lock != nil {
+			lock.Close() // last: until now no scan may take the directory for abandoned
+		}
+	}
+	if lock, err = lockInstance(prep, true); err != nil {
+		os.RemoveAll(prep)
+		return fail(err)
+	}
+	// Renamed once locked, so that every .new- directory is locked for as
+	// long as its Start lives: a free lock on one means it died.
+	if err := os.Rename(prep, tmp); err != nil {
+		lock.Close()
+		os.RemoveAll(prep)
+		return fail(err)
+	}
+	if err := writeRecord(tmp, rec); err != nil {
+		undo()
+		return fail(err)
+	}
+	if err := syncDir(d.instances); err != nil {
+		undo()
 		return fail(err)
 	}
 
-	// Assemble the instance under a temporary name; the rename below makes
-	// it exist, record and all, in one step.
-	tmp := filepath.Join(d.instances, ".new-"+id+"-"+randomHex(4))
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fail(err)
-	}
-	var lock *os.File
-	undo := func(p *os.Process) {
-		if p != nil {
-			_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-			_, _ = p.Wait()
-		}
-		if lock != nil {
-			lock.Close()
-		}
-		os.RemoveAll(tmp)
-	}
-	if lock, err = lockInstance(tmp, true); err != nil {
-		undo(nil)
-		return fail(err)
-	}
-	p, err := spawn(tmp, prog, argv, svc.WorkingDir, env, cred)
+	// 2. What the process gets: environment, secret files, volumes.
+	env, err := d.environment(req, ports, rec.SecretDir, who)
 	if err != nil {
-		undo(nil)
+		undo()
 		return fail(err)
 	}
-	_, ticks, err := procStat(p.Pid) // a zombie still has its stat: this works even if it already exited
-	if err != nil {
-		undo(p)
-		return fail(err)
-	}
-	rec := &record{
-		ID: id, Labels: req.Labels, PID: p.Pid, StartTicks: ticks, BootID: bootID(),
-		Ports: ports, StartedAt: time.Now().UTC(), Env: env, Dir: svc.WorkingDir,
-	}
+	rec.Env = env
 	if svc.Health != nil && svc.Health.Kind == spec.CheckExec {
 		chk := *svc.Health
 		rec.Check, rec.Health = &chk, "starting"
 	}
-	if err := writeRecord(tmp, rec); err != nil {
-		undo(p)
+
+	// 3. The shim, waiting; its pid on disk; then the word to run.
+	if sh, err = spawn(tmp, env); err != nil {
+		undo()
 		return fail(err)
 	}
+	_, ticks, err := procStat(sh.p.Pid)
+	if err != nil {
+		undo()
+		return fail(err)
+	}
+	rec.PID, rec.StartTicks, rec.BootID = sh.p.Pid, ticks, bootID()
+	if err := writeRecord(tmp, rec); err != nil {
+		undo()
+		return fail(err)
+	}
+	if err := sh.run(launch{Prog: prog, Argv: argv, Env: env, Dir: svc.WorkingDir, Cred: who}); err != nil {
+		undo()
+		return fail(err)
+	}
+	sh.close()
+
+	// 4. The instance exists: rename it into place, supervised.
 	sup := newSupervisor(d, final, lock, rec)
-	sup.reap(p)
+	sup.reap(sh.p)
+	reaped = true
 	if !d.register(sup) {
-		undo(p)
+		undo()
 		return fail(errors.New("driver closed"))
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		d.unregister(sup)
-		undo(p)
+		undo()
 		return fail(err)
+	}
+	if err := syncDir(d.instances); err != nil {
+		slog.Warn("process driver: instance directory may not survive a power loss", "instance", id, "err", err)
 	}
 	inst := rec.instance(true) // before run: from then on the supervisor owns rec
 	d.observe(rec, true)
@@ -305,10 +427,17 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	return inst, nil
 }
 
-// spawn starts the process with its output going straight into the
+// newPrefix starts the name of the directory of a Start under way (or one
+// that crashed), from the moment it holds the lock until the rename into
+// place. Before the lock, the directory is in <root>/staging.
+const newPrefix = ".new-"
+
+// spawn starts the shim with its output going straight into the
 // instance's raw files, in a new process group and without a parent-death
-// signal, so it survives Haven.
-func spawn(dir, prog string, argv []string, workDir string, env []string, cred *syscall.Credential) (*os.Process, error) {
+// signal, so the program it becomes survives Haven. The shim starts as
+// Haven's user and takes the instance's only once launched, so it can
+// always exec Haven's binary.
+func spawn(dir string, env []string) (*shimProcess, error) {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -332,16 +461,30 @@ func spawn(dir, prog string, argv []string, workDir string, env []string, cred *
 		return nil, err
 	}
 	log.Close()
-	p, err := os.StartProcess(prog, argv, &os.ProcAttr{
-		Dir:   workDir,
+	launchR, launchW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		launchR.Close()
+		launchW.Close()
+		return nil, err
+	}
+	files = append(files, launchR, statusW) // fds 3 and 4: shimLaunchFD, shimStatusFD
+	// /proc/self/exe is Haven's own binary even if the file was replaced
+	// or deleted since (an upgrade).
+	p, err := os.StartProcess("/proc/self/exe", []string{shimArg0}, &os.ProcAttr{
 		Env:   env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("run %q: %w", argv[0], err)
+		launchW.Close()
+		statusR.Close()
+		return nil, fmt.Errorf("start the process shim: %w", err)
 	}
-	return p, nil
+	return &shimProcess{p: p, launch: launchW, status: statusR}, nil
 }
 
 // lockInstance opens the instance's lock file and takes its flock, which
@@ -363,8 +506,9 @@ func lockInstance(dir string, create bool) (*os.File, error) {
 	return f, nil
 }
 
-// environment builds the instance's environment (see the package doc).
-func (d *Driver) environment(req driver.StartRequest, ports map[int]int) ([]string, error) {
+// environment builds the instance's environment (see the package doc),
+// writing its secret files into secretDir and creating its volumes.
+func (d *Driver) environment(req driver.StartRequest, ports map[int]int, secretDir string, who *cred) ([]string, error) {
 	svc := req.Service
 	m := map[string]string{}
 	for _, k := range inheritedEnv {
@@ -372,42 +516,69 @@ func (d *Driver) environment(req driver.StartRequest, ports map[int]int) ([]stri
 			m[k] = v
 		}
 	}
+	if who != nil && svc.User == "" {
+		// An environment's uid has no account: Haven's HOME and USER are
+		// not its own (HOME=/ is what Docker gives such a user).
+		m["HOME"] = "/"
+		delete(m, "USER")
+	}
 	for k, v := range svc.Env {
 		m[k] = v
+	}
+	if len(svc.Secrets) > 0 {
+		if err := makeSecretDir(secretDir); err != nil {
+			return nil, fmt.Errorf("secrets: %w", err)
+		}
 	}
 	for _, ref := range svc.Secrets {
 		sec, ok := req.App.Secrets[ref.Source]
 		if !ok {
 			return nil, fmt.Errorf("secret %q is not declared under top-level secrets: of app %s", ref.Source, req.App.Name)
 		}
-		target := ref.Target
-		if target == "" {
-			target = ref.Source
+		target := filepath.Base(ref.Target)
+		if ref.Target == "" {
+			target = filepath.Base(ref.Source)
 		}
-		if sec.External {
-			path, err := d.writeSecret(req.Labels.Instance, filepath.Base(target), req.SecretValues[ref.Source])
+		var value []byte
+		switch {
+		case sec.External:
+			value = req.SecretValues[ref.Source]
+		case who == nil:
+			// The instance runs as Haven's user, who can read the file
+			// where it is: no copy.
+			if _, err := os.Stat(sec.File); err != nil {
+				return nil, fmt.Errorf("secret %q: %w", ref.Source, err)
+			}
+			m[envName(target)+"_FILE"] = sec.File
+			continue
+		default:
+			// The instance's user may not read the file where it is, nor
+			// should it reach its directory: a copy of its own.
+			b, err := os.ReadFile(sec.File)
 			if err != nil {
 				return nil, fmt.Errorf("secret %q: %w", ref.Source, err)
 			}
-			m[envName(filepath.Base(target))+"_FILE"] = path
-			continue
+			value = b
 		}
-		if _, err := os.Stat(sec.File); err != nil {
+		path, err := writeSecret(secretDir, target, value, who)
+		if err != nil {
 			return nil, fmt.Errorf("secret %q: %w", ref.Source, err)
 		}
-		m[envName(filepath.Base(target))+"_FILE"] = sec.File
+		m[envName(target)+"_FILE"] = path
+	}
+	if len(svc.Secrets) > 0 {
+		if err := sealSecretDir(secretDir, who); err != nil {
+			return nil, fmt.Errorf("secrets: %w", err)
+		}
 	}
 	env := spec.AppEnv{App: req.Labels.App, Env: req.Labels.Env}
 	for _, mt := range svc.Volumes {
 		if mt.Type != spec.MountVolume {
 			continue
 		}
-		p, err := d.volumeDir(env, mt.Source)
+		p, err := d.ensureVolume(env, mt.Source)
 		if err != nil {
 			return nil, err
-		}
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return nil, fmt.Errorf("volume %s: %w", mt.Source, err)
 		}
 		m["HAVEN_VOLUME_"+envName(mt.Source)] = p
 	}
@@ -438,41 +609,6 @@ func envName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// credential resolves a compose user ("name", "uid", "name:group",
-// "uid:gid"). It returns nil when no switch is needed, so an unprivileged
-// Haven can run services that name its own user.
-func credential(u string) (*syscall.Credential, error) {
-	if u == "" {
-		return nil, nil
-	}
-	name, group, hasGroup := strings.Cut(u, ":")
-	var uid, gid uint64
-	var err error
-	if uid, err = strconv.ParseUint(name, 10, 32); err != nil {
-		usr, lerr := user.Lookup(name)
-		if lerr != nil {
-			return nil, fmt.Errorf("user %q: %w", u, lerr)
-		}
-		uid, _ = strconv.ParseUint(usr.Uid, 10, 32)
-		gid, _ = strconv.ParseUint(usr.Gid, 10, 32)
-	} else if usr, lerr := user.LookupId(name); lerr == nil {
-		gid, _ = strconv.ParseUint(usr.Gid, 10, 32)
-	}
-	if hasGroup {
-		if gid, err = strconv.ParseUint(group, 10, 32); err != nil {
-			g, lerr := user.LookupGroup(group)
-			if lerr != nil {
-				return nil, fmt.Errorf("user %q: %w", u, lerr)
-			}
-			gid, _ = strconv.ParseUint(g.Gid, 10, 32)
-		}
-	}
-	if int(uid) == os.Getuid() && int(gid) == os.Getgid() {
-		return nil, nil
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 // takenPorts maps the host ports of unfinished instances to their ids.
@@ -522,11 +658,11 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 			}
 		}
 		if sent {
-			_ = syscall.Kill(-rec.PID, syscall.SIGKILL) // what the app spawned and left behind
+			killLeftovers(rec)
 		}
 	}
 	d.awaitSupervisor(id)
-	return d.removeDir(id, dir)
+	return d.removeDir(rec, dir)
 }
 
 // waitGone polls until the record's process is gone, for at most timeout
@@ -575,14 +711,19 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove %s: the instance is running; stop it instead", id)
 	}
 	d.awaitSupervisor(id)
-	return d.removeDir(id, dir)
+	return d.removeDir(rec, dir)
 }
 
 // removeDir deletes an instance directory. It is first renamed into the
 // trash, so that from that moment nobody (List, a late record write of
 // another Driver) finds it under its name; the trash is emptied next.
-func (d *Driver) removeDir(id, dir string) error {
-	d.removeSecrets(id)
+func (d *Driver) removeDir(rec *record, dir string) error {
+	id := rec.ID
+	if rec.SecretDir != "" {
+		removeSecrets(rec.SecretDir)
+	} else {
+		removeSecrets(d.secretDir(id, ""))
+	}
 	trash := filepath.Join(d.trash, id+"-"+randomHex(4))
 	if err := os.Rename(dir, trash); err != nil {
 		if isGone(err) {
@@ -742,19 +883,11 @@ func (d *Driver) scan(initial bool) {
 	for _, e := range entries {
 		name := e.Name()
 		dir := filepath.Join(d.instances, name)
-		if strings.HasPrefix(name, ".new-") {
-			// A Start holds the lock until it renames the directory, so a
-			// free lock on an old one means that Start died with its
-			// process. Young ones are left alone: the Start may not have
-			// taken its lock yet.
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > abandonedAge {
-				if lock, err := lockInstance(dir, false); err == nil {
-					os.RemoveAll(dir)
-					lock.Close()
-				}
-			}
+		if strings.HasPrefix(name, newPrefix) {
+			d.recover(dir)
 			continue
 		}
+
 		rec, err := readRecord(dir)
 		if err != nil {
 			continue
@@ -781,6 +914,14 @@ func (d *Driver) scan(initial bool) {
 		}
 		d.observe(rec, running)
 	}
+	// In staging, nothing was written and nothing ran: those are Starts that
+	// died before taking their lock, or young ones under way.
+	staged, _ := os.ReadDir(d.staging)
+	for _, e := range staged {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > abandonedAge {
+			os.RemoveAll(filepath.Join(d.staging, e.Name()))
+		}
+	}
 	d.mu.Lock()
 	for id := range d.known {
 		if _, mine := d.sups[id]; !present[id] && !mine {
@@ -788,6 +929,50 @@ func (d *Driver) scan(initial bool) {
 		}
 	}
 	d.mu.Unlock()
+}
+
+// recover clears the directory of a Start that died, after killing
+// whatever it started. A live Start holds the lock of its .new- directory
+// until it renames it into place, so a lock this value can take means the
+// Start is dead. Its record, written before anything was spawned, names
+// the process it may have left running (a shim that was never launched
+// exits by itself); with no record, nothing ran.
+func (d *Driver) recover(dir string) {
+	lock, err := lockInstance(dir, false)
+	if err != nil {
+		return // a live Start (or the directory is gone)
+	}
+	defer lock.Close()
+	rec, err := readRecord(dir)
+	if err != nil && !isGone(err) {
+		slog.Error("process driver: a crashed Start's record is unreadable; its directory is kept", "dir", dir, "err", err)
+		return
+	}
+	if rec == nil {
+		rec = &record{}
+	}
+	if rec.PID > 0 {
+		if !killGroup(rec) {
+			slog.Error("process driver: a crashed Start's process survives SIGKILL; its directory is kept to retry", "dir", dir, "pid", rec.PID)
+			return
+		}
+		slog.Warn("process driver: killed what a crashed Start left running", "instance", rec.ID, "pid", rec.PID, "service", rec.Labels.Service)
+	}
+	removeSecrets(rec.SecretDir)
+	trash := filepath.Join(d.trash, filepath.Base(dir))
+	if err := os.Rename(dir, trash); err == nil {
+		os.RemoveAll(trash)
+	}
+}
+
+// killGroup SIGKILLs the record's process group, if the record's process
+// still is the one that started it, and waits for the leader to die. It
+// reports false if the process outlived killWait.
+func killGroup(rec *record) bool {
+	if _, err := signalGroup(rec, syscall.SIGKILL); err != nil {
+		slog.Error("process driver: SIGKILL", "instance", rec.ID, "pid", rec.PID, "err", err)
+	}
+	return waitGone(context.Background(), rec, killWait)
 }
 
 // adopt becomes the supervisor of the instance in dir if nobody else is.

@@ -77,3 +77,20 @@ func signalGroup(r *record, sig syscall.Signal) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// killLeftovers SIGKILLs what remains of the instance's process group once
+// its leader is dead: what the app spawned and left behind. While any
+// member lives, the kernel keeps the group's id from being reused as a
+// pid, so the group is still ours; but once the group is empty the pid
+// may be recycled, and a new process holding it may lead a group of its
+// own. So when /proc shows the pid held by another process than the
+// recorded one, the group is left alone: ours is then certainly empty.
+func killLeftovers(r *record) {
+	if r.PID <= 0 || r.BootID != bootID() {
+		return
+	}
+	if _, ticks, err := procStat(r.PID); err == nil && ticks != r.StartTicks {
+		return // the pid is another process's: our group is empty
+	}
+	_ = syscall.Kill(-r.PID, syscall.SIGKILL)
+}

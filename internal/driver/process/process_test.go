@@ -23,13 +23,26 @@ import (
 
 func TestConformance(t *testing.T) {
 	bin := testbin.TestApp(t)
-	dir := t.TempDir()
+	dir := openDir(t)
 	drivertest.Run(t, drivertest.Harness{
 		New: func(t *testing.T) driver.Driver { return newDriver(t, dir) },
 		Service: func(t *testing.T, name string, env map[string]string) spec.Service {
 			return testService(bin, name, env)
 		},
 	})
+}
+
+// openDir is a temporary directory the users of instances may pass through
+// (not list), as Haven's data directory is (t.TempDir's parent is 0700).
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // newDriver returns a Driver over dir, closed when the test ends.
@@ -164,7 +177,7 @@ func (e *events) next(t *testing.T, id string, kind driver.EventKind, timeout ti
 func TestAdoptAfterDriverDropped(t *testing.T) {
 	t.Parallel()
 	bin := testbin.TestApp(t)
-	dir := t.TempDir()
+	dir := openDir(t)
 	d1 := newDriver(t, dir)
 	inst := start(t, d1, testService(bin, "web", map[string]string{"LOG_LINES": "3", "EXIT_AFTER": "1500ms", "EXIT_CODE": "4"}), spec.App{})
 	waitHTTP(t, inst.Addr(8080))
@@ -223,7 +236,7 @@ func TestPidReuseGuard(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
+	dir := openDir(t)
 	idir := filepath.Join(dir, "instances", "stale")
 	if err := os.MkdirAll(idir, 0o700); err != nil {
 		t.Fatal(err)
@@ -258,7 +271,7 @@ func TestPidReuseGuard(t *testing.T) {
 func TestPublishedPorts(t *testing.T) {
 	t.Parallel()
 	bin := testbin.TestApp(t)
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 
 	held, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -296,10 +309,10 @@ func TestPublishedPorts(t *testing.T) {
 // and none of Haven's own variables beyond the inherited few.
 func TestEnvironment(t *testing.T) {
 	t.Setenv("HAVEN_TEST_PRIVATE", "must-not-leak")
-	dir := t.TempDir()
+	dir := openDir(t)
 	d := newDriver(t, dir)
-	work := t.TempDir()
-	secret := filepath.Join(t.TempDir(), "pw")
+	work := openDir(t)
+	secret := filepath.Join(t.TempDir(), "pw") // private: the instance gets a copy
 	os.WriteFile(secret, []byte("s3cret"), 0o600)
 	app := spec.App{
 		Name:    "pt",
@@ -313,7 +326,7 @@ func TestEnvironment(t *testing.T) {
 	svc := spec.Service{
 		Name:       "sh",
 		Entrypoint: []string{"/bin/sh", "-c"},
-		Command:    []string{"pwd; env; exec sleep 60"},
+		Command:    []string{`pwd; env; echo "secret: $(cat "$DB_PASSWORD_FILE")"; exec sleep 60`},
 		WorkingDir: work,
 		Env:        map[string]string{"GREETING": "hi there", "PORT": "1"},
 		Expose:     []int{9000},
@@ -331,13 +344,20 @@ func TestEnvironment(t *testing.T) {
 	if lines[0] != work {
 		t.Errorf("first line (pwd) = %q, want %q", lines[0], work)
 	}
+	// Run as another user, the instance gets a copy of the file secret
+	// (it may not reach the original); as Haven's, the file itself.
+	secretFile := secret
+	if separate() {
+		secretFile = d.secretDir(inst.ID, "") + "-" // + the Start's suffix
+	}
 	for _, want := range []string{
 		"GREETING=hi there",
 		"PORT=" + port,
 		"PORT_9000=" + port,
 		"HAVEN_INSTANCE=" + inst.Labels.Instance,
-		"DB_PASSWORD_FILE=" + secret,
+		"DB_PASSWORD_FILE=" + secretFile,
 		"HAVEN_VOLUME_DATA=" + volume,
+		"secret: s3cret",
 	} {
 		if count(lines, want) != 1 {
 			t.Errorf("env lacks %q; got %q", want, lines)
@@ -367,9 +387,9 @@ func TestEnvironment(t *testing.T) {
 func TestExecHealth(t *testing.T) {
 	t.Parallel()
 	bin := testbin.TestApp(t)
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	events := subscribe(t, d)
-	flag := filepath.Join(t.TempDir(), "healthy")
+	flag := filepath.Join(openDir(t), "healthy")
 	check := func(startPeriod time.Duration) *spec.HealthCheck {
 		return &spec.HealthCheck{
 			Kind:        spec.CheckExec,
@@ -429,7 +449,7 @@ func TestExecHealth(t *testing.T) {
 // child that ignores SIGTERM once the app itself is gone.
 func TestStopKillsProcessGroup(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	svc := spec.Service{Name: "tree", Command: []string{"/bin/sh", "-c", `(trap "" TERM; exec sleep 60) & echo "child $!"; wait`}}
 	inst := start(t, d, svc, spec.App{})
 	var pid int
@@ -450,28 +470,40 @@ func TestStopKillsProcessGroup(t *testing.T) {
 	})
 }
 
-// TestLeftovers: a Start that crashed before its rename leaves a directory
-// nobody locks; a new Driver clears it. Unknown ids are ErrNotFound.
+// TestLeftovers: the .new- directory of a Start that died (its lock free)
+// is cleared at once, that of a live one (lock held) is kept; in staging,
+// only old directories are cleared. Unknown ids are ErrNotFound.
 func TestLeftovers(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	left := filepath.Join(dir, "instances", ".new-x-0000")
-	if err := os.MkdirAll(left, 0o700); err != nil {
+	dir := openDir(t)
+	mkdir := func(p string) string {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dead := mkdir(filepath.Join(dir, "instances", ".new-x-0000"))
+	os.WriteFile(filepath.Join(dead, lockFile), nil, 0o600)
+	live := mkdir(filepath.Join(dir, "instances", ".new-y-0000"))
+	lock, err := lockInstance(live, true)
+	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(left, lockFile), nil, 0o600)
-	young := filepath.Join(dir, "instances", ".new-y-0000")
-	if err := os.MkdirAll(young, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	defer lock.Close()
+	oldStaged := mkdir(filepath.Join(dir, "staging", "z-0000"))
+	youngStaged := mkdir(filepath.Join(dir, "staging", "w-0000"))
 	old := time.Now().Add(-time.Hour)
-	os.Chtimes(left, old, old)
+	os.Chtimes(oldStaged, old, old)
 	d := newDriver(t, dir)
-	if _, err := os.Stat(left); !os.IsNotExist(err) {
-		t.Errorf("abandoned %s still there (%v)", left, err)
+	for _, p := range []string{dead, oldStaged} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("abandoned %s still there (%v)", p, err)
+		}
 	}
-	if _, err := os.Stat(young); err != nil {
-		t.Errorf("the directory of a Start that may be under way was removed (%v)", err)
+	for _, p := range []string{live, youngStaged} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the directory of a Start that may be under way was removed (%v)", err)
+		}
 	}
 	if err := d.Remove(t.Context(), "nope"); !errors.Is(err, driver.ErrNotFound) {
 		t.Errorf("Remove(unknown) = %v, want ErrNotFound", err)
@@ -486,7 +518,7 @@ func TestLeftovers(t *testing.T) {
 // maxLine is split, and an unterminated last line is kept.
 func TestLogsLargeOutput(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	ev := subscribe(t, d)
 	script := `head -c 600000 /dev/zero | tr '\0' a | fold -w 1000; echo; echo done; head -c 100000 /dev/zero | tr '\0' b`
 	inst := start(t, d, spec.Service{Name: "noisy", Command: []string{"/bin/sh", "-c", script}}, spec.App{})
@@ -506,5 +538,118 @@ func TestLogsLargeOutput(t *testing.T) {
 	}
 	if len(lines[601]) != maxLine || len(lines[602]) != 100000-maxLine {
 		t.Errorf("long line split into %d + %d bytes, want %d + %d", len(lines[601]), len(lines[602]), maxLine, 100000-maxLine)
+	}
+}
+
+// TestIsolationAsRoot: with Haven as root, an instance runs as its
+// environment's own uid (not 0, not another environment's) and cannot read
+// a private file of Haven's data directory, another environment's secret
+// or volume; it can read its own secret and write its own volume.
+func TestIsolationAsRoot(t *testing.T) {
+	if !separate() {
+		t.Skip("needs root: only root may run instances as other users")
+	}
+	t.Parallel()
+	data := openDir(t) // as cmd/haven leaves it: others may pass, not list
+	token := filepath.Join(data, "admin.token")
+	if err := os.WriteFile(token, []byte("admin-token-value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, filepath.Join(data, "process"))
+	app := spec.App{Name: "iso", Volumes: []spec.Volume{{Name: "data"}},
+		Secrets: map[string]spec.Secret{"tok": {Name: "tok", External: true}}}
+	run := func(env, script string, value string) (driver.Instance, *record) {
+		t.Helper()
+		svc := spec.Service{Name: "sh", Command: []string{"/bin/sh", "-c", script},
+			Secrets: []spec.SecretRef{{Source: "tok"}},
+			Volumes: []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}}
+		labels := spec.InstanceLabels{App: app.Name, Env: env, Service: svc.Name, Instance: env + "-" + randomHex(4)}
+		inst, err := d.Start(t.Context(), driver.StartRequest{Labels: labels, Service: svc, App: app,
+			SecretValues: map[string][]byte{"tok": []byte(value)}})
+		if err != nil {
+			t.Fatalf("Start in %s: %v", env, err)
+		}
+		t.Cleanup(func() { d.Stop(context.Background(), inst.ID, 0) })
+		rec, err := readRecord(filepath.Join(d.instances, inst.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst, rec
+	}
+	envOf := func(rec *record, key string) string {
+		for _, kv := range rec.Env {
+			if v, ok := strings.CutPrefix(kv, key+"="); ok {
+				return v
+			}
+		}
+		t.Fatalf("instance %s has no %s", rec.ID, key)
+		return ""
+	}
+	_, b := run("b", "exec sleep 60", "secret-of-b")
+	script := strings.Join([]string{
+		`cat ` + token + ` && echo READ-ADMIN-TOKEN`,
+		`ls ` + d.instances + ` && echo LISTED-RECORDS`,
+		`cat ` + envOf(b, "TOK_FILE") + ` && echo READ-B-SECRET`,
+		`ls ` + envOf(b, "HAVEN_VOLUME_DATA") + ` && echo LISTED-B-VOLUME`,
+		`echo "own: $(cat "$TOK_FILE")"`,
+		`echo x > "$HAVEN_VOLUME_DATA/f" && echo WROTE-OWN-VOLUME`,
+		`echo done; exec sleep 60`,
+	}, "; ")
+	a, arec := run("a", script, "secret-of-a")
+	var lines []string
+	waitFor(t, 10*time.Second, "the script's last line", func() bool {
+		lines = logTexts(t, d, a.ID)
+		return count(lines, "done") == 1
+	})
+	for _, bad := range []string{"READ-ADMIN-TOKEN", "admin-token-value", "LISTED-RECORDS", "READ-B-SECRET", "secret-of-b", "LISTED-B-VOLUME"} {
+		if count(lines, bad) != 0 {
+			t.Errorf("the instance of env a got at %q; log: %q", bad, lines)
+		}
+	}
+	for _, good := range []string{"own: secret-of-a", "WROTE-OWN-VOLUME"} {
+		if count(lines, good) != 1 {
+			t.Errorf("log lacks %q; log: %q", good, lines)
+		}
+	}
+	uids := map[string]string{}
+	for env, rec := range map[string]*record{"a": arec, "b": b} {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(rec.PID) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "Uid:"); ok {
+				uids[env] = strings.Fields(v)[0] // real uid; effective, saved and fs follow
+				if f := strings.Fields(v); f[0] != f[1] || f[0] != f[2] || f[0] != f[3] {
+					t.Errorf("env %s: uids %v differ", env, f)
+				}
+			}
+		}
+	}
+	if uids["a"] == "0" || uids["b"] == "0" || uids["a"] == "" || uids["a"] == uids["b"] {
+		t.Errorf("instance uids: a=%q b=%q, want two distinct non-root uids", uids["a"], uids["b"])
+	}
+}
+
+// TestUserAndCheckCredentials: an explicit compose user: wins over the
+// environment's uid, and the exec health check runs as the instance's
+// user, never as Haven's root.
+func TestUserAndCheckCredentials(t *testing.T) {
+	if !separate() {
+		t.Skip("needs root: only root may run instances as other users")
+	}
+	t.Parallel()
+	d := newDriver(t, openDir(t))
+	events := subscribe(t, d)
+	svc := spec.Service{Name: "u", User: "4321:4322", Command: []string{"/bin/sh", "-c", `echo "id: $(id -u):$(id -g)"; exec sleep 60`},
+		Health: &spec.HealthCheck{Kind: spec.CheckExec, Command: []string{"/bin/sh", "-c", `test "$(id -u)" = 4321`},
+			Interval: spec.Duration(50 * time.Millisecond), Timeout: spec.Duration(5 * time.Second), Retries: 1}}
+	inst := start(t, d, svc, spec.App{})
+	waitFor(t, 5*time.Second, "the id line", func() bool { return count(logTexts(t, d, inst.ID), "id: ") == 1 })
+	if lines := logTexts(t, d, inst.ID); count(lines, "id: 4321:4322") != 1 {
+		t.Errorf("instance with user 4321:4322 runs as %q", lines)
+	}
+	if ev := events.next(t, inst.ID, driver.EventHealth, 5*time.Second); ev.Health != "healthy" {
+		t.Errorf("check asserting the instance's uid: %q, want healthy (it ran as another user)", ev.Health)
 	}
 }

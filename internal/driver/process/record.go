@@ -48,6 +48,12 @@ type record struct {
 	Check *spec.HealthCheck `json:"check,omitempty"`
 	Env   []string          `json:"env,omitempty"`
 	Dir   string            `json:"dir,omitempty"`
+	// Cred is the user the instance (and its exec check) runs as; nil:
+	// Haven's own.
+	Cred *cred `json:"cred,omitempty"`
+	// SecretDir holds the files of this Start's secrets, deleted with the
+	// instance ("" in records of older versions: secretDir(ID, "")).
+	SecretDir string `json:"secret_dir,omitempty"`
 }
 
 // instance renders the record as the driver reports it.
@@ -87,9 +93,10 @@ func readRecord(dir string) (*record, error) {
 	return &r, nil
 }
 
-// writeRecord replaces the record atomically (temp file, fsync, rename), so
-// a reader or a crash never sees half of it. It does not create dir: once
-// an instance is removed, late writes fail instead of resurrecting it.
+// writeRecord replaces the record atomically and durably (temp file, fsync,
+// rename, fsync of dir), so a reader or a crash never sees half of it. It
+// does not create dir: once an instance is removed, late writes fail
+// instead of resurrecting it.
 func writeRecord(dir string, r *record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -108,6 +115,9 @@ func writeRecord(dir string, r *record) error {
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), filepath.Join(dir, recordFile))
+	}
+	if err == nil {
+		err = syncDir(dir)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())

@@ -17,7 +17,7 @@ import (
 // TestStatsBusyLoop: a shell spinning in a loop uses about one core, its
 // memory is the shell's resident set, and its volume's file counts as disk.
 func TestStatsBusyLoop(t *testing.T) {
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	app := spec.App{Name: "st", Volumes: []spec.Volume{{Name: "data"}}}
 	svc := spec.Service{Name: "burn", Command: []string{"sh", "-c", `head -c 1048576 /dev/zero > "$HAVEN_VOLUME_DATA/blob"; while :; do :; done`},
 		Volumes: []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}}
@@ -67,7 +67,7 @@ func TestStatsBusyLoop(t *testing.T) {
 // TestStatsChildren: CPU of a child process (the shell forks the busy
 // program) is the instance's too.
 func TestStatsChildren(t *testing.T) {
-	d := newDriver(t, t.TempDir())
+	d := newDriver(t, openDir(t))
 	svc := spec.Service{Name: "kids", Command: []string{"sh", "-c", "yes > /dev/null & wait"}}
 	inst := start(t, d, svc, spec.App{Name: "st"})
 	time.Sleep(200 * time.Millisecond)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -116,8 +117,8 @@ wait:
 	health.Wait()
 	rec := s.finish(code)
 	// The leader is gone; whatever it spawned goes with it, as in a
-	// container. The group id stays reserved while members remain.
-	_ = syscall.Kill(-rec.PID, syscall.SIGKILL)
+	// container.
+	killLeftovers(&rec)
 	copyLogs(true)
 	// The record says finished only once the log is complete, so a reader
 	// that sees the exit also sees the last lines.
@@ -161,7 +162,7 @@ func (s *supervisor) checkHealth(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		ok := runCheck(chk, rec)
+		ok := runCheck(chk, rec, stop)
 		next := status
 		switch {
 		case ok:
@@ -194,18 +195,40 @@ func (s *supervisor) checkHealth(stop <-chan struct{}) {
 	}
 }
 
-// runCheck runs the check's command on the host with the instance's
-// environment and working directory; exit status 0 is healthy.
-func runCheck(chk spec.HealthCheck, rec record) bool {
+// runCheck runs the check's command on the host as the instance runs: its
+// user, environment and working directory; exit status 0 is healthy.
+// A check is not an instance: nothing records it, so it must not outlive
+// its Haven. It dies with it (Pdeathsig), and everything it started is
+// killed with it when it times out.
+func runCheck(chk spec.HealthCheck, rec record, stop <-chan struct{}) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), chk.Timeout.D())
 	defer cancel()
+	// Supervision ending (exit, Stop, Close) ends a check under way: it must
+	// not hold the supervisor for up to its timeout.
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	cmd := exec.CommandContext(ctx, chk.Command[0], chk.Command[1:]...)
 	cmd.Env, cmd.Dir = rec.Env, rec.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if rec.Cred != nil {
+		// Never Haven's rights: the command comes from compose and may run
+		// what the app can write.
+		attr.Credential = &syscall.Credential{Uid: rec.Cred.UID, Gid: rec.Cred.GID}
+	}
+	cmd.SysProcAttr = attr
 	// A timed-out check is killed with everything it started, or a hung
 	// grandchild would hold the check's output pipe open.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
+	// Pdeathsig fires when the thread that forked the check ends, not the
+	// process: keep this goroutine on that thread until the check is over.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	return cmd.Run() == nil
 }
 
