@@ -187,3 +187,37 @@ func TestScaleIsBounded(t *testing.T) {
 		t.Errorf("scale to the bound: %v", err)
 	}
 }
+
+// TestRollbackKeepsCurrentRoutes: routes are not part of a revision, so a
+// rollback keeps today's; restoring an old revision's routes would claim a
+// host that has since been given to another app, past the deploy check.
+func TestRollbackKeepsCurrentRoutes(t *testing.T) {
+	ctx := context.Background()
+	c := newController(t)
+	v1 := routedApp("shop", spec.Route{Host: "old.test", PathPrefix: "/", Port: 8080})
+	if _, _, err := c.Deploy(ctx, "prod", v1); err != nil {
+		t.Fatal(err)
+	}
+	v2 := routedApp("shop", spec.Route{Host: "new.test", PathPrefix: "/", Port: 8080})
+	v2.Services[0].Env = map[string]string{"VERSION": "2"}
+	if _, _, err := c.Deploy(ctx, "prod", v2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Deploy(ctx, "prod", routedApp("blog", spec.Route{Host: "old.test", PathPrefix: "/", Port: 8080})); err != nil {
+		t.Fatalf("old.test is free again: %v", err)
+	}
+	if _, err := c.Rollback(ctx, spec.AppEnv{App: "shop", Env: "prod"}, "web", 0); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Store.GetDeployment(ctx, spec.AppEnv{App: "shop", Env: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := d.App.Services[0]
+	if svc.Env["VERSION"] != "" {
+		t.Errorf("rollback did not restore revision 1: env %v", svc.Env)
+	}
+	if len(svc.Routes) != 1 || svc.Routes[0].Host != "new.test" {
+		t.Errorf("rollback routes %v, want the current new.test (old.test is blog's now)", svc.Routes)
+	}
+}
