@@ -110,6 +110,12 @@ func (a *App) Validate() error {
 				bad("%s: secret target %q must be a printable file name without '/'", where, ref.Target)
 			}
 		}
+		for i, r := range s.Alerts { // compose checks them too; API deploys only here
+			if err := r.Check(); err != nil {
+				bad("%s: alert %d: %v", where, i+1, err)
+			}
+			badLabels(fmt.Sprintf("%s: alert %d", where, i+1), r.Labels, bad)
+		}
 		for _, n := range s.Networks {
 			if !Printable(n) {
 				bad("%s: network name %q contains a control character", where, n)

@@ -67,6 +67,12 @@ func TestValidate(t *testing.T) {
 			a.Services[0].Secrets = []SecretRef{{Source: "db", Target: "pw\r"}}
 		}, "secret target"},
 		{"secret name with ESC", func(a *App) { a.Secrets = map[string]Secret{"d\x1bb": {External: true}} }, "secret name"},
+		{"alert rule checked", func(a *App) {
+			a.Services[0].Alerts = []AlertRule{{Name: "x", Metric: "cpu_cores", Op: "=", Severity: "info"}}
+		}, `alert 1: op "="`},
+		{"alert label with CSI", func(a *App) {
+			a.Services[0].Alerts = []AlertRule{{Name: "x", Metric: "cpu_cores", Op: ">", Severity: "info", Labels: map[string]string{"team": "2J"}}}
+		}, "control character"},
 		{"too many replicas", func(a *App) { a.Services[0].Replicas = MaxReplicas + 1 }, "the most one service may run"},
 		{"replicas at the limit", func(a *App) { a.Services[0].Replicas = MaxReplicas }, ""},
 		{"too many services", func(a *App) {
