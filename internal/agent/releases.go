@@ -246,6 +246,7 @@ func (a *Agent) restoreDesired(ctx context.Context, d *spec.Deployment, service 
 	}
 	old.Replicas = cur.Replicas
 	old.Release = cur.Release
+	old.Routes = cur.Routes // not part of a revision; the old ones may be another app's by now
 	*cur = old
 	if _, err := a.cfg.Store.PutDeployment(ctx, fresh, fresh.Generation); err != nil {
 		a.log.Warn("restore desired revision after a rollback", "env", d.AppEnv.String(), "service", service, "err", err)

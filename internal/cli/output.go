@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -44,7 +45,10 @@ func writeYAML(w io.Writer, v any) error {
 	return enc.Encode(generic)
 }
 
-// table writes aligned columns.
+// table writes aligned columns. Every cell goes through cell: what a table
+// shows comes from the server (names, routes, messages, other people's
+// input), and a cell must not be able to move the cursor, recolor the
+// terminal, rewrite the line before it or break the columns.
 type table struct{ tw *tabwriter.Writer }
 
 func newTable(w io.Writer, headers ...string) *table {
@@ -56,9 +60,72 @@ func newTable(w io.Writer, headers ...string) *table {
 func (t *table) row(cols ...any) {
 	s := make([]string, len(cols))
 	for i, c := range cols {
-		s[i] = fmt.Sprint(c)
+		s[i] = cell(fmt.Sprint(c))
 	}
 	fmt.Fprintln(t.tw, strings.Join(s, "\t"))
+}
+
+// cell makes s safe to print as one table cell: every control character
+// (C0 including tab and newline, DEL, C1), every bidirectional-text
+// control and every byte that is not UTF-8 is written as a Go escape
+// (\x1b, \r, \u202e), so what is printed is visible text only.
+func cell(s string) string { return escape(s, false) }
+
+// text is cell for multi-line text (error messages, log lines shown by
+// status): newlines are kept, everything else is escaped as in cell.
+func text(s string) string { return escape(s, true) }
+
+func escape(s string, keepNewlines bool) string {
+	clean := true
+	for _, r := range s {
+		if unsafeRune(r) && !(keepNewlines && r == '\n') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case keepNewlines && r == '\n':
+			b.WriteByte('\n')
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case unsafeRune(r) && r < 0x80:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// unsafeRune reports runes a terminal acts on instead of showing: C0
+// controls, DEL, C1 controls (0x9b is a one-byte CSI), the bidi controls
+// that reorder what is shown, and the replacement rune an invalid byte
+// decodes to.
+func unsafeRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+		return true
+	case r == utf8.RuneError:
+		return true
+	}
+	return false
 }
 
 func (t *table) flush() error { return t.tw.Flush() }

@@ -121,7 +121,7 @@ func newReleaseCmd(g *globals) *cobra.Command {
 			}
 			for _, r := range rels {
 				if r.Reason != "" {
-					fmt.Fprintf(g.out(), "\nrelease %d (%s): %s\n", r.ID, r.Service, r.Reason)
+					fmt.Fprintf(g.out(), "\nrelease %d (%s): %s\n", r.ID, cell(r.Service), cell(r.Reason))
 				}
 			}
 			return nil
@@ -143,7 +143,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 					_, err := g.printData(e)
 					return err
 				}
-				_, err := fmt.Fprintf(g.out(), "%s %s %s\n", e.Time.Local().Format("15:04:05.000"), e.AppEnv, e.Message)
+				_, err := fmt.Fprintf(g.out(), "%s %s %s\n", e.Time.Local().Format("15:04:05.000"), cell(e.AppEnv.String()), cell(e.Message))
 				return err
 			})
 		},

@@ -197,7 +197,7 @@ func Main(ctx context.Context, deps Deps, args []string) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
-		fmt.Fprintln(root.ErrOrStderr(), "Error:", err)
+		fmt.Fprintln(root.ErrOrStderr(), "Error:", text(err.Error())) // server-made text: escaped like a table
 	}
 	return ExitCode(err)
 }

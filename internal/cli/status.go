@@ -37,9 +37,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			for _, st := range sts {
 				for _, s := range st.Services {
 					if s.Condition == spec.ServiceCrashLooping && len(s.LastLogs) > 0 {
-						fmt.Fprintf(g.out(), "\n%s/%s last log lines:\n", st.AppEnv, s.Name)
+						fmt.Fprintf(g.out(), "\n%s/%s last log lines:\n", cell(st.AppEnv.String()), cell(s.Name))
 						for _, l := range s.LastLogs {
-							fmt.Fprintf(g.out(), "  | %s\n", l)
+							fmt.Fprintf(g.out(), "  | %s\n", cell(l))
 						}
 					}
 				}

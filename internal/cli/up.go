@@ -137,7 +137,7 @@ func printChanges(g *globals, d spec.Deployment, changes []control.Change) {
 	}
 	fmt.Fprintf(g.errw(), "Deploying %s (generation %d)\n", d.AppEnv, d.Generation)
 	for _, ch := range changes {
-		fmt.Fprintf(g.errw(), "  %-16s %-9s %s\n", ch.Service, ch.Kind, ch.Revision)
+		fmt.Fprintf(g.errw(), "  %-16s %-9s %s\n", cell(ch.Service), ch.Kind, ch.Revision)
 	}
 }
 
@@ -164,7 +164,7 @@ func (g *globals) waitReady(ctx context.Context, cl *client.Client, d spec.Deplo
 				line := fmt.Sprintf("%s %d/%d %s", s.Condition, s.Healthy, s.Desired, s.Message)
 				if last[s.Name] != line {
 					last[s.Name] = line
-					fmt.Fprintf(g.errw(), "  %5.1fs  %-16s %-13s %d/%d healthy  %s\n", time.Since(start).Seconds(), s.Name, s.Condition, s.Healthy, s.Desired, s.Message)
+					fmt.Fprintf(g.errw(), "  %5.1fs  %-16s %-13s %d/%d healthy  %s\n", time.Since(start).Seconds(), cell(s.Name), s.Condition, s.Healthy, s.Desired, cell(s.Message))
 				}
 				if s.Condition == spec.ServiceCrashLooping || s.Condition == spec.ServiceFailed {
 					return notReady(d, st, fmt.Sprintf("service %s is %s", s.Name, s.Condition))
@@ -202,7 +202,7 @@ func notReady(d spec.Deployment, st spec.EnvStatus, headline string) error {
 		if len(s.LastLogs) > 0 {
 			fmt.Fprintf(&b, "\n    last log lines:")
 			for _, l := range s.LastLogs {
-				fmt.Fprintf(&b, "\n    | %s", l)
+				fmt.Fprintf(&b, "\n    | %s", cell(l))
 			}
 		}
 	}
@@ -212,7 +212,7 @@ func notReady(d spec.Deployment, st spec.EnvStatus, headline string) error {
 func printRoutes(g *globals, st spec.EnvStatus) {
 	for _, s := range st.Services {
 		for _, r := range s.Routes {
-			fmt.Fprintf(g.errw(), "  %-16s %s\n", s.Name, r)
+			fmt.Fprintf(g.errw(), "  %-16s %s\n", cell(s.Name), cell(r))
 		}
 	}
 }

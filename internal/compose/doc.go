@@ -10,5 +10,13 @@
 // spec.App.Validate — is reported with the file:line:col it came from and a
 // way to fix it.
 //
+// Two things compose allows are refused because the result is stored and
+// shown to everyone who may read the app: Haven's own credential variables
+// (HAVEN_TOKEN, HAVEN_MASTER_KEY, HAVEN_MASTER_KEY_NEXT) are taken out of
+// the interpolation environment and any reference to them is an error
+// (credentials.go), and a compose file larger than MaxFileBytes is not
+// read. Route hosts and paths are checked with spec's rules and stored in
+// spec's canonical form, as API deploys are.
+//
 // May import: spec (plus compose-go and its YAML parser).
 package compose

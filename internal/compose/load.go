@@ -50,7 +50,8 @@ type Options struct {
 // "file:line:col:" when it has a place in a file. All of them match
 // spec.ErrInvalid with errors.Is.
 func Load(ctx context.Context, opts Options) (*spec.App, error) {
-	po, err := projectOptions(opts)
+	guard := &credentialGuard{}
+	po, err := projectOptions(opts, guard)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +77,19 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	// into this environment.
 	explicitName := opts.ProjectName != "" || po.Environment["COMPOSE_PROJECT_NAME"] != "" || hasName(src)
 	project, err := po.LoadProject(ctx)
+	// A refused credential comes first: `${HAVEN_TOKEN:?}` also fails the
+	// load, and the reason is the refusal, not the missing value.
+	if refused := guard.problems(src); len(refused) > 0 {
+		return nil, refused.err(files)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, locateComposeError(src, err).err(files)
+	}
+	if refused := bareCredentials(src, project); len(refused) > 0 {
+		return nil, refused.err(files)
 	}
 
 	m := &mapper{src: src, project: project, explicitName: explicitName}
@@ -91,11 +100,14 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	if err := app.Validate(); err != nil {
 		return nil, locateValidateErrors(src, app, err).err(files)
 	}
+	app.Canonicalize()
 	return app, nil
 }
 
-// projectOptions turns Options into compose-go's ProjectOptions.
-func projectOptions(opts Options) (*cli.ProjectOptions, error) {
+// projectOptions turns Options into compose-go's ProjectOptions, with
+// Haven's credential variables out of the environment and refused to
+// interpolation (guard).
+func projectOptions(opts Options, guard *credentialGuard) (*cli.ProjectOptions, error) {
 	fns := []cli.ProjectOptionsFn{}
 	if opts.WorkingDir != "" {
 		fns = append(fns, cli.WithWorkingDirectory(opts.WorkingDir))
@@ -127,11 +139,13 @@ func projectOptions(opts Options) (*cli.ProjectOptions, error) {
 		// Never reach for the network: git and OCI remote includes would
 		// make loading slow and non-reproducible.
 		cli.WithLoadOptions(func(o *loader.Options) { o.ResourceLoaders = nil }),
+		cli.WithLoadOptions(guard.loadOption),
 	)
 	po, err := cli.NewProjectOptions(opts.Files, fns...)
 	if err != nil {
 		return nil, &Problem{Msg: err.Error()}
 	}
+	dropCredentials(po.Environment)
 	return po, nil
 }
 
@@ -339,6 +353,10 @@ func validatePos(src *sources, app *spec.App, msg string) Position {
 	}
 	if strings.HasPrefix(msg, "app name") {
 		pos, _ := src.find("name")
+		return pos
+	}
+	if strings.HasPrefix(msg, "app ") { // the app's size bounds
+		pos, _ := src.find("services")
 		return pos
 	}
 	if m := reSvcName.FindStringSubmatch(msg); m != nil {

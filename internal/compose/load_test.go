@@ -7,16 +7,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/haven-platform/haven/internal/secrets"
 	"github.com/haven-platform/haven/internal/spec"
 )
 
 // env is the interpolation environment of every test: fixed, so the
 // developer's shell never changes a result.
-var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999"}
+var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999",
+	// Haven's credentials are in the deployer's environment; no test may
+	// find them in an App.
+	"HAVEN_TOKEN": "hvt_ci-token", "HAVEN_MASTER_KEY": "master-key", "HAVEN_MASTER_KEY_NEXT": "next-key"}
 
 // golden compares got with testdata/name, or rewrites it with -update.
 // Absolute paths under testdata are written as $TESTDATA so the files do not
@@ -144,7 +149,15 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"xhaven-unknown.yaml"}, nil,
 			"testdata/bad/xhaven-unknown.yaml:2:3: unknown key `strategy` in x-haven, which has no keys yet; remove it\ntestdata/bad/xhaven-unknown.yaml:8:11: service api: unknown key `hots` in x-haven.routes (known keys: `host`, `path`, `port`, `strip_prefix`); fix its spelling or remove it\ntestdata/bad/xhaven-unknown.yaml:13:9: service api: unknown key `intervall` in x-haven.healthcheck (known keys: `interval`, `path`, `port`, `retries`, `start_period`, `timeout`, `type`); fix its spelling or remove it\ntestdata/bad/xhaven-unknown.yaml:14:7: service api: unknown key `autoscale` in x-haven (known keys: `alerts`, `healthcheck`, `release`, `routes`); fix its spelling or remove it"},
 		{[]string{"xhaven-values.yaml"}, nil,
-			"testdata/bad/xhaven-values.yaml:6:11: service api: x-haven.routes.0.path: \"api\" must start with /\ntestdata/bad/xhaven-values.yaml:7:11: service api: x-haven.routes.0.port: must be a whole number, not \"abc\"\ntestdata/bad/xhaven-values.yaml:8:11: service api: x-haven.routes.1.host: \"shop.localhost:8080\" must be a lowercase host name without scheme, port or path (e.g. shop.example.com)\ntestdata/bad/xhaven-values.yaml:8:11: service api: x-haven.routes.1: a route needs `port:`, the container port requests go to\ntestdata/bad/xhaven-values.yaml:10:9: service api: x-haven.healthcheck.type: \"grpc\" is not a check type; use http or tcp\ntestdata/bad/xhaven-values.yaml:11:9: service api: x-haven.healthcheck.port: 70000 is not a valid port (1-65535)\ntestdata/bad/xhaven-values.yaml:12:9: service api: x-haven.healthcheck.interval: must be a duration like 1s, 500ms or 1m30s, not \"soon\""},
+			"testdata/bad/xhaven-values.yaml:6:11: service api: x-haven.routes.0.path: \"api\" must start with /\ntestdata/bad/xhaven-values.yaml:7:11: service api: x-haven.routes.0.port: must be a whole number, not \"abc\"\ntestdata/bad/xhaven-values.yaml:8:11: service api: x-haven.routes.1.host: \"shop.localhost:8080\" must not include a port: the ingress matches the host on whichever port it listens on; remove \":8080\"\ntestdata/bad/xhaven-values.yaml:8:11: service api: x-haven.routes.1: a route needs `port:`, the container port requests go to\ntestdata/bad/xhaven-values.yaml:10:9: service api: x-haven.healthcheck.type: \"grpc\" is not a check type; use http or tcp\ntestdata/bad/xhaven-values.yaml:11:9: service api: x-haven.healthcheck.port: 70000 is not a valid port (1-65535)\ntestdata/bad/xhaven-values.yaml:12:9: service api: x-haven.healthcheck.interval: must be a duration like 1s, 500ms or 1m30s, not \"soon\""},
+		{[]string{"credential.yaml"}, nil,
+			"testdata/bad/credential.yaml:6:14: `${HAVEN_TOKEN}` is Haven's credential and is never put into a deployment; pass the value as a secret (`haven secret set`)\ntestdata/bad/credential.yaml:7:12: `${HAVEN_MASTER_KEY}` is Haven's credential and is never put into a deployment; pass the value as a secret (`haven secret set`)\ntestdata/bad/credential.yaml:9:17: `${HAVEN_MASTER_KEY_NEXT}` is Haven's credential and is never put into a deployment; pass the value as a secret (`haven secret set`)"},
+		{[]string{"credential-bare.yaml"}, nil,
+			"testdata/bad/credential-bare.yaml:6:9: service api: `HAVEN_TOKEN` without a value would take Haven's credential from the deployer's environment; it is Haven's credential and is never put into a deployment; pass the value as a secret (`haven secret set`)"},
+		{[]string{"route-values.yaml"}, nil,
+			"testdata/bad/route-values.yaml:10:11: service api: x-haven.routes.0.path: \"/api\\x1b[31m\" contains the control character '\\x1b'; a route path is printable\ntestdata/bad/route-values.yaml:12:11: service api: x-haven.routes.1.host: \"PROD.LOCALHOST:80\" must not include a port: the ingress matches the host on whichever port it listens on; remove \":80\"\ntestdata/bad/route-values.yaml:15:11: service api: x-haven.routes.2.path: \"/public/../admin\" has a \"..\" segment; the ingress resolves those in request paths, so write the path it resolves to"},
+		{[]string{"replicas-bound.yaml"}, nil,
+			"testdata/bad/replicas-bound.yaml:2:1: app \"shop\" asks for 1000000 instances in all (the sum of its replicas); an app may run at most 500, so that one machine can hold them and status answers promptly; lower replicas\ntestdata/bad/replicas-bound.yaml:6:7: service api: replicas 1000000 is more than 100, the most one service may run on a Haven machine; lower replicas"},
 		{[]string{"override-base.yaml", "override-bad.yaml"}, nil,
 			"testdata/bad/override-bad.yaml:3:5: service api: key `cap_drop` is not supported by Haven yet; remove it"},
 		{[]string{"override-base.yaml", "override-port.yaml"}, nil,
@@ -241,5 +254,67 @@ func TestReleaseCommand(t *testing.T) {
 		case tt.want != nil && (!ok || strings.Join(got, "\x00") != strings.Join(tt.want, "\x00")):
 			t.Errorf("command(%q) = %q, %v (%v); want %q", tt.in, got, ok, m.errs.err(nil), tt.want)
 		}
+	}
+}
+
+// TestCredentialsNeverReachTheApp: with Haven's credentials in the
+// process environment (as in CI) and in `.env`, no way of referring to
+// them puts them into the App, and a file that does not refer to them
+// loads as before.
+func TestCredentialsNeverReachTheApp(t *testing.T) {
+	t.Setenv("HAVEN_TOKEN", "hvt_from-ci")
+	t.Setenv("HAVEN_MASTER_KEY", "master-from-ci")
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".env", "HAVEN_MASTER_KEY_NEXT=next-from-dotenv\nGREETING=hello\n")
+	for _, ref := range []string{"${HAVEN_TOKEN}", "${HAVEN_TOKEN:-none}", "x$HAVEN_MASTER_KEY", "${HAVEN_MASTER_KEY_NEXT}", "${GREETING:-${HAVEN_TOKEN}}"} {
+		write("compose.yaml", "name: ci\nservices:\n  api:\n    image: api:1\n    environment:\n      V: \""+ref+"\"\n")
+		_, err := Load(context.Background(), Options{WorkingDir: dir})
+		if err == nil || !strings.Contains(err.Error(), "compose.yaml:6:10: `${HAVEN_") || !strings.Contains(err.Error(), "haven secret set") {
+			t.Errorf("%s: want a refusal at compose.yaml:6:10, got %v", ref, err)
+		}
+	}
+	write("compose.yaml", "name: ci\nservices:\n  api:\n    image: api:1\n    environment:\n      V: \"${GREETING} $$HAVEN_TOKEN\"\n")
+	app, err := Load(context.Background(), Options{WorkingDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(app)
+	for _, secret := range []string{"hvt_from-ci", "master-from-ci", "next-from-dotenv"} {
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("the app holds a credential: %s", b)
+		}
+	}
+	if v := app.Services[0].Env["V"]; v != "hello $HAVEN_TOKEN" {
+		t.Errorf("V = %q, want the escaped dollar kept literally", v)
+	}
+}
+
+// TestCredentialNamesMatchTheReaders: the names refused are the ones the
+// CLI and the secret store read.
+func TestCredentialNamesMatchTheReaders(t *testing.T) {
+	for _, name := range []string{secrets.EnvMasterKey, secrets.EnvMasterKeyNext, "HAVEN_TOKEN"} {
+		if !credentialVars[name] {
+			t.Errorf("%s is a credential variable but is not refused", name)
+		}
+	}
+}
+
+// TestComposeFileSizeBound: a file over MaxFileBytes is refused before it
+// is parsed.
+func TestComposeFileSizeBound(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "compose.yaml")
+	body := "name: big\nservices:\n  api:\n    image: api:1\n    labels:\n" + strings.Repeat("      k: v\n", MaxFileBytes/10)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(context.Background(), Options{Files: []string{p}, Environment: env})
+	if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") || !errors.Is(err, spec.ErrInvalid) {
+		t.Fatalf("want the size bound, got %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -51,11 +52,14 @@ func parseSources(paths []string) (*sources, problems) {
 	for _, p := range paths {
 		f := &sourceFile{name: displayName(p)}
 		s.files = append(s.files, f)
-		data, err := os.ReadFile(p)
+		data, err := readBounded(p)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+			switch {
+			case errors.Is(err, os.ErrNotExist):
 				errs.add(Position{}, "compose file %s does not exist; pass the right path with --file or run where compose.yaml is", f.name)
-			} else {
+			case errors.Is(err, errTooLarge):
+				errs.add(Position{}, "compose file %s is larger than %d KiB, the most Haven reads (the largest allowed app is a few hundred KiB of compose); check that --file names a compose file", f.name, MaxFileBytes>>10)
+			default:
 				errs.add(Position{}, "cannot read compose file %s: %v", f.name, err)
 			}
 			continue
@@ -80,6 +84,31 @@ func parseSources(paths []string) (*sources, problems) {
 		errs = append(errs, duplicateKeys(f, root)...)
 	}
 	return s, errs
+}
+
+// MaxFileBytes bounds one compose file. The largest app Haven accepts
+// (spec.MaxServices services) is far smaller; the bound keeps a wrong
+// --file (a log, a device) from being read into memory whole. The API
+// bounds a deploy request the same way.
+const MaxFileBytes = 1 << 20
+
+var errTooLarge = errors.New("file too large")
+
+// readBounded reads at most MaxFileBytes of p, or fails with errTooLarge.
+func readBounded(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, errTooLarge
+	}
+	return data, nil
 }
 
 // duplicateKeys reports keys given twice in one mapping. YAML forbids them

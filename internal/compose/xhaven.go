@@ -194,16 +194,18 @@ func (x xval) route(v any) (spec.Route, bool) {
 	ok = true
 	if h, found := obj["host"]; found {
 		r.Host, ok = x.at("host").str(h)
-		if ok && (strings.ContainsAny(r.Host, ":/ ") || r.Host != strings.ToLower(r.Host)) {
-			x.at("host").bad("%q must be a lowercase host name without scheme, port or path (e.g. shop.example.com)", r.Host)
+		if err := spec.CheckHost(r.Host); ok && err != nil { // the same rule API deploys meet
+			x.at("host").bad("%s", strings.TrimPrefix(err.Error(), spec.ErrBadHost.Error()+": "))
 			ok = false
 		}
 	}
 	if p, found := obj["path"]; found {
 		var okp bool
-		if r.PathPrefix, okp = x.at("path").str(p); okp && !strings.HasPrefix(r.PathPrefix, "/") {
-			x.at("path").bad("%q must start with /", r.PathPrefix)
-			okp = false
+		if r.PathPrefix, okp = x.at("path").str(p); okp {
+			if err := spec.CheckPath(r.PathPrefix); err != nil {
+				x.at("path").bad("%s", strings.TrimPrefix(err.Error(), spec.ErrBadPath.Error()+": "))
+				okp = false
+			}
 		}
 		ok = ok && okp
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/logs"
@@ -43,6 +44,11 @@ type Controller struct {
 	MetricsStore MetricsReader
 	// LogStore answers log queries.
 	LogStore LogReader
+
+	// claimMu makes the route check and the write of a deploy one step:
+	// without it two deploys could each pass the check against a store that
+	// has neither of them yet, and the ingress would be left to pick one.
+	claimMu sync.Mutex
 }
 
 // Change says what a deploy does to one service.
@@ -54,9 +60,11 @@ type Change struct {
 }
 
 // Deploy makes app the desired state of app.Name in env. It validates,
-// checks for conflicts with other deployments and the machine's ports,
-// resolves every image (building those with a build section), and only
-// then writes the store.
+// puts the app's routes in canonical form (what is stored is what the
+// ingress matches), checks for conflicts with other deployments and the
+// machine's ports, resolves every image (building those with a build
+// section), and only then writes the store, checking the routes again
+// under the lock that serializes deploys' writes.
 func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec.Deployment, []Change, error) {
 	if env == "" {
 		env = spec.DefaultEnv
@@ -68,6 +76,7 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 	if err := app.Validate(); err != nil {
 		return spec.Deployment{}, nil, err
 	}
+	app.Canonicalize()
 	target := spec.AppEnv{App: app.Name, Env: env}
 	all, err := c.Store.ListDeployments(ctx)
 	if err != nil {
@@ -103,6 +112,16 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 	if previous != nil {
 		expected = previous.Generation
 	}
+	// Images can take minutes to build, so the first route check ran
+	// unlocked to fail fast; this one holds until the write.
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
+	if all, err = c.Store.ListDeployments(ctx); err != nil {
+		return spec.Deployment{}, nil, err
+	}
+	if err := routeConflicts(target, app, all); err != nil {
+		return spec.Deployment{}, nil, err
+	}
 	for _, s := range app.Services { // history keeps what each deploy asked for
 		if _, err := c.Store.RecordRevision(ctx, target, s, "deploy"); err != nil {
 			return spec.Deployment{}, nil, err
@@ -116,29 +135,77 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 	return d, changes(previous, app), nil
 }
 
-// routeConflicts refuses routes that another deployment already claims:
-// the ingress is shared by every app and environment.
+// routeConflicts refuses routes another app or environment holds: the
+// ingress is shared by all of them, and a route taken from another
+// environment would receive its requests, cookies included. Routes are
+// compared in canonical form (spec.Route.Key), as the ingress matches them.
+// A named host belongs to one app and environment: a route on a host that
+// another one routes is refused whatever its path, since cookies follow
+// the host. Any-host routes conflict when one's prefix contains the
+// other's. So the ingress never has two backends for one request to
+// choose from.
 func routeConflicts(target spec.AppEnv, app spec.App, all []spec.Deployment) error {
-	claimed := map[string]string{}
+	type claim struct {
+		route  spec.Route
+		holder string
+	}
+	byKey := map[string]claim{}
+	byHost := map[string]claim{}
+	var anyHost []claim
 	for _, d := range all {
 		if d.AppEnv == target {
 			continue
 		}
 		for _, s := range d.App.Services {
 			for _, r := range s.Routes {
-				claimed[r.Key()] = fmt.Sprintf("service %s of %s", s.Name, d.AppEnv)
+				c := claim{r, fmt.Sprintf("service %s of %s", s.Name, d.AppEnv)}
+				if _, ok := byKey[r.Key()]; !ok {
+					byKey[r.Key()] = c
+				}
+				if h := spec.CanonicalHost(r.Host); h == "" {
+					anyHost = append(anyHost, c)
+				} else if _, ok := byHost[h]; !ok {
+					byHost[h] = c
+				}
 			}
 		}
 	}
 	var errs []error
 	for _, s := range app.Services {
 		for _, r := range s.Routes {
-			if owner, ok := claimed[r.Key()]; ok {
-				errs = append(errs, fmt.Errorf("%w: service %s: route %s is already claimed by %s; use another host or path, or take that app down", spec.ErrInvalid, s.Name, r, owner))
+			if c, ok := byKey[r.Key()]; ok {
+				errs = append(errs, fmt.Errorf("%w: service %s: route %s is held by %s; choose another host or path, or take that app down", spec.ErrInvalid, s.Name, claimName(r), c.holder))
+				continue
+			}
+			if h := spec.CanonicalHost(r.Host); h != "" {
+				if c, ok := byHost[h]; ok {
+					errs = append(errs, fmt.Errorf("%w: service %s: route %s is on host %s, which %s routes (%s); a host belongs to one app and environment, so choose another host", spec.ErrInvalid, s.Name, claimName(r), h, c.holder, claimName(c.route)))
+				}
+				continue
+			}
+			for _, c := range anyHost {
+				if r.Covers(c.route) {
+					errs = append(errs, fmt.Errorf("%w: service %s: route %s overlaps route %s held by %s, so one would take the other's requests; choose another path, or give the route a host", spec.ErrInvalid, s.Name, claimName(r), claimName(c.route), c.holder))
+					break
+				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// claimName shows a route's claim as the ingress sees it: canonical host
+// (or * for any host) and path, e.g. prod.localhost/api.
+func claimName(r spec.Route) string {
+	h := spec.CanonicalHost(r.Host)
+	if h == "" {
+		h = "*"
+	}
+	p := spec.CanonicalPath(r.PathPrefix)
+	if p == "/" {
+		return h + "/"
+	}
+	return h + p
 }
 
 // portConflicts refuses host ports already taken on this machine, except

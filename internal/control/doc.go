@@ -4,5 +4,13 @@
 // validation, finds a route or port conflict, or cannot get an image leaves
 // the store, and so the running app, untouched.
 //
-// May import: spec, store, driver, agent.
+// Routes are shared by every app and environment on the ingress, so a
+// deploy refuses a route another one holds — compared in spec's canonical
+// form, a named host belonging to one app and environment — naming the
+// holder, and checks again under a lock held until its write: the
+// ingress's first-wins is never what settles a conflict. Deploys store
+// routes in canonical form; scale runs the same validation (and bounds);
+// a rollback keeps the current routes, which are not part of a revision.
+//
+// May import: spec, store, driver, secrets, logs, metrics, alerts.
 package control

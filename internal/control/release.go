@@ -103,7 +103,10 @@ func (c *Controller) Rollback(ctx context.Context, target spec.AppEnv, service s
 		return spec.Revision{}, fmt.Errorf("%w: service %s already runs revision %d", spec.ErrInvalid, service, pick.Number)
 	}
 	restored := pick.Spec
-	restored.Replicas, restored.Release = svc.Replicas, svc.Release
+	// Replicas, routes and the policy are not part of a revision: an old
+	// revision's routes may since have been given to another app, and
+	// restoring them would let two deployments claim one route.
+	restored.Replicas, restored.Release, restored.Routes = svc.Replicas, svc.Release, svc.Routes
 	*svc = restored
 	if _, err := c.Store.PutDeployment(ctx, d, d.Generation); err != nil {
 		return spec.Revision{}, err

@@ -27,8 +27,10 @@ type table struct {
 
 // newTable indexes the routes of every backend. A route whose host and
 // prefix were already claimed by an earlier backend is skipped and reported
-// in conflicts: spec validation should make that impossible, and first-wins
-// keeps the table deterministic if it happens anyway.
+// in conflicts: control.Deploy refuses a route another deployment holds
+// (in the same canonical form, under one lock with the write), so this is
+// unreachable from the API; first-wins keeps the table deterministic if it
+// happens anyway.
 func newTable(backends []*backend, routes [][]spec.Route) (t *table, conflicts []string) {
 	t = &table{hosts: make(map[string][]route)}
 	seen := make(map[string]string) // host+prefix → backend name
@@ -100,25 +102,16 @@ func stripPrefix(p, prefix string) string {
 	return "/"
 }
 
-// normalizePrefix makes "", "api", "/api/" and "/api" one prefix.
-func normalizePrefix(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if p = strings.TrimRight(p, "/"); p == "" {
-		return "/"
-	}
-	return p
-}
+// normalizePrefix and canonicalHost are spec's canonical forms, the ones
+// deploy validation and the route conflict check compare routes in: the
+// ingress must see two routes as one exactly when the conflict check does,
+// or a route refused as a duplicate in one spelling would pass in another
+// and be settled here by first-wins.
+func normalizePrefix(p string) string { return spec.CanonicalPath(p) }
 
 // canonicalHost drops the port, a trailing dot and case from a Host header
 // or a route's host, so "API.example.com.:8080" and "api.example.com" match.
-func canonicalHost(h string) string {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
-	}
-	return strings.ToLower(strings.TrimSuffix(h, "."))
-}
+func canonicalHost(h string) string { return spec.CanonicalHost(h) }
 
 // cleanPath resolves dot segments and repeated slashes before matching, so
 // "/public/../admin" is routed (and forwarded) as "/admin" rather than

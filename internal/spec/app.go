@@ -184,10 +184,12 @@ type SecretRef struct {
 // Route sends ingress requests whose Host and path prefix match to a
 // service's Port.
 type Route struct {
-	// Host is the exact host name to match (no port); empty matches any host.
+	// Host is the exact host name to match (no port), stored in canonical
+	// form (CanonicalHost); empty matches any host.
 	Host string `json:"host,omitempty"`
 	// PathPrefix matches the request path on segment boundaries ("/api"
-	// matches "/api" and "/api/x", not "/apix"). Defaults to "/".
+	// matches "/api" and "/api/x", not "/apix"), stored in canonical form
+	// (CanonicalPath). Defaults to "/".
 	PathPrefix string `json:"path"`
 	// Port is the instance port requests are sent to.
 	Port int `json:"port"`
@@ -212,10 +214,6 @@ type RouteLimits struct {
 	// connections it holds); beyond it the client is answered 429.
 	MaxConnsPerClient int `json:"max_conns_per_client,omitempty"`
 }
-
-// Key identifies the route's claim on the ingress: two routes with the same
-// key conflict.
-func (r Route) Key() string { return r.Host + r.PathPrefix }
 
 // String renders the route as host/path → :port.
 func (r Route) String() string {

@@ -19,10 +19,30 @@ var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // container names.
 func ValidName(s string) bool { return dnsLabel.MatchString(s) }
 
+// Canonicalize rewrites every route's host and path into canonical form
+// (Route.Canonical), the form deploys store and the ingress matches. Run it
+// after Validate, which checks hosts and paths as they were written (a port
+// in a host is refused, not silently dropped) and compares routes by their
+// canonical keys.
+func (a *App) Canonicalize() {
+	for i := range a.Services {
+		s := &a.Services[i]
+		if len(s.Routes) == 0 {
+			continue
+		}
+		routes := make([]Route, len(s.Routes))
+		for j, r := range s.Routes {
+			routes[j] = r.Canonical()
+		}
+		s.Routes = routes
+	}
+}
+
 // Validate checks the rules that hold for any App, wherever it came from
-// (compose or the API): names, ports, replicas, references between
-// services, dependency cycles and route conflicts. It returns every problem
-// found, joined, each wrapping ErrInvalid.
+// (compose or the API): names, ports, replicas, the size bounds (limits.go),
+// route hosts and paths, references between services, dependency cycles
+// and route conflicts within the app. It returns every problem found,
+// joined, each wrapping ErrInvalid.
 func (a *App) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -33,6 +53,32 @@ func (a *App) Validate() error {
 	}
 	if len(a.Services) == 0 {
 		bad("app %q has no services", a.Name)
+	}
+	if len(a.Services) > MaxServices {
+		bad("app %q has %d services; an app may have at most %d (Haven runs them all on one machine); split it into several apps", a.Name, len(a.Services), MaxServices)
+	}
+	instances := 0
+	for _, s := range a.Services {
+		if s.Replicas > 0 {
+			instances += s.Replicas
+		}
+	}
+	if instances > MaxInstances {
+		bad("app %q asks for %d instances in all (the sum of its replicas); an app may run at most %d, so that one machine can hold them and status answers promptly; lower replicas", a.Name, instances, MaxInstances)
+	}
+	for name, sec := range a.Secrets {
+		if !Printable(name) || name == "" || strings.ContainsAny(name, "/ ") {
+			bad("secret name %q must be printable, without '/' or spaces", name)
+		}
+		if !Printable(sec.File) {
+			bad("secret %q: file %q contains a control character", name, sec.File)
+		}
+	}
+	for _, v := range a.Volumes {
+		if !Printable(v.Name) || v.Name == "" || strings.ContainsAny(v.Name, "/ ") {
+			bad("volume name %q must be printable, without '/' or spaces", v.Name)
+		}
+		badLabels("volume "+v.Name, v.Labels, bad)
 	}
 	seen := map[string]bool{}
 	routes := map[string]string{}
@@ -51,6 +97,29 @@ func (a *App) Validate() error {
 		}
 		if s.Replicas < 0 {
 			bad("%s: replicas %d must be 0 or more", where, s.Replicas)
+		}
+		if s.Replicas > MaxReplicas {
+			bad("%s: replicas %d is more than %d, the most one service may run on a Haven machine; lower replicas", where, s.Replicas, MaxReplicas)
+		}
+		if len(s.Routes) > MaxRoutes {
+			bad("%s: has %d routes; a service may have at most %d; route a common path prefix instead of many", where, len(s.Routes), MaxRoutes)
+		}
+		badLabels(where, s.Labels, bad)
+		for _, ref := range s.Secrets {
+			if !Printable(ref.Target) || strings.Contains(ref.Target, "/") {
+				bad("%s: secret target %q must be a printable file name without '/'", where, ref.Target)
+			}
+		}
+		for i, r := range s.Alerts { // compose checks them too; API deploys only here
+			if err := r.Check(); err != nil {
+				bad("%s: alert %d: %v", where, i+1, err)
+			}
+			badLabels(fmt.Sprintf("%s: alert %d", where, i+1), r.Labels, bad)
+		}
+		for _, n := range s.Networks {
+			if !Printable(n) {
+				bad("%s: network name %q contains a control character", where, n)
+			}
 		}
 		switch s.Restart {
 		case RestartAlways, RestartOnFailure, RestartNever:
@@ -83,8 +152,11 @@ func (a *App) Validate() error {
 			if !validPort(r.Port) {
 				bad("%s: route %s: port %d is not a valid port (1-65535)", where, r, r.Port)
 			}
-			if !strings.HasPrefix(r.PathPrefix, "/") {
-				bad("%s: route path %q must start with /", where, r.PathPrefix)
+			if err := CheckHost(r.Host); err != nil {
+				bad("%s: route host %v", where, trimReason(err, ErrBadHost))
+			}
+			if err := CheckPath(r.PathPrefix); err != nil {
+				bad("%s: route path %v", where, trimReason(err, ErrBadPath))
 			}
 			if other, ok := routes[r.Key()]; ok {
 				bad("%s: route %s claims the same host and path as service %s; give one of them another host or path", where, r, other)
@@ -154,6 +226,27 @@ func (a *App) Validate() error {
 }
 
 func validPort(p int) bool { return p >= 1 && p <= 65535 }
+
+// trimReason drops the sentinel's own words from err's message: Validate's
+// errors wrap ErrInvalid and say "route host" themselves.
+func trimReason(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+}
+
+// badLabels refuses label keys and values that could not be shown safely:
+// labels reach tables and metric names.
+func badLabels(where string, labels map[string]string, bad func(string, ...any)) {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !Printable(k) || !Printable(labels[k]) {
+			bad("%s: label %q=%q contains a control character", where, k, labels[k])
+		}
+	}
+}
 
 func (a *App) hasVolume(name string) bool {
 	for _, v := range a.Volumes {
