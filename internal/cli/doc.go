@@ -15,5 +15,6 @@
 // only cmd knows every concrete type.
 //
 // May import: spec, compose, client, clientconfig, pki, api, audit, auth,
-// control, driver, logs, metrics (wire types), cobra, gopkg.in/yaml.v3.
+// control, driver, logs, metrics (wire types), cobra, gopkg.in/yaml.v3,
+// golang.org/x/term.
 package cli

@@ -18,5 +18,5 @@
 // read. Route hosts and paths are checked with spec's rules and stored in
 // spec's canonical form, as API deploys are.
 //
-// May import: spec (plus compose-go and its YAML parser).
+// May import: spec, compose-go, go.yaml.in/yaml.
 package compose
