@@ -277,21 +277,50 @@ func appEnv(r *http.Request) spec.AppEnv {
 	return spec.AppEnv{App: r.PathValue("app"), Env: r.PathValue("env")}
 }
 
+// decode reads r's JSON body into v, refusing unknown fields and bodies
+// over maxBody. A body over the limit answers 413, whether its
+// Content-Length says so up front or a chunked body runs past the limit
+// while it is read; anything else malformed answers 400.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.ContentLength > maxBody {
+		writeError(w, tooLarge(r.ContentLength))
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeError(w, tooLarge(-1))
+			return false
+		}
 		writeError(w, badRequest("request body: "+err.Error()))
 		return false
 	}
 	return true
 }
 
+// errTooLarge is a request body over maxBody; errorKind answers it 413.
+type errTooLarge struct{ declared int64 }
+
+func tooLarge(declared int64) error { return errTooLarge{declared} }
+
+func (e errTooLarge) Error() string {
+	size := "is larger"
+	if e.declared > 0 {
+		size = "of " + strconv.FormatInt(e.declared, 10) + " bytes is larger"
+	}
+	return "request body " + size + " than the limit of " + strconv.Itoa(maxBody>>20) + " MiB (" + strconv.Itoa(maxBody) + " bytes); send a smaller compose file or request"
+}
+
 // errorKind maps an error to its kind and HTTP status: the one place where
 // Haven's errors meet HTTP.
 func errorKind(err error) (string, int) {
 	var bad badRequest
+	var big errTooLarge
 	switch {
+	case errors.As(err, &big):
+		return KindInvalid, http.StatusRequestEntityTooLarge
 	case errors.As(err, &bad), errors.Is(err, spec.ErrInvalid), errors.Is(err, driver.ErrImageNotFound), errors.Is(err, auth.ErrInvalid), errors.Is(err, secrets.ErrInvalid):
 		return KindInvalid, http.StatusBadRequest
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrMFARequired):
