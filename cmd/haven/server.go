@@ -72,7 +72,13 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		return err
 	}
 	auditPath := filepath.Join(cfg.DataDir, "audit.log")
-	auditLog, err := audit.Open(auditPath)
+	// The trail's records are MAC'd under Haven's own key, sealed under the
+	// master key: rewriting the chain needs the master key.
+	auditKey, err := secretStore.SystemKey(ctx, "audit-mac")
+	if err != nil {
+		return fmt.Errorf("audit key: %w", err)
+	}
+	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Logger: logger})
 	if err != nil {
 		return err
 	}
