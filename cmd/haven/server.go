@@ -83,6 +83,10 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		return err
 	}
 	defer auditLog.Close()
+	// Refused requests are counted, not recorded one by one; the deferred
+	// Close (run before the log's) writes the last minute's counts.
+	denials := audit.NewAggregator(auditLog, audit.AggregatorOptions{Logger: logger})
+	defer denials.Close()
 
 	serverID, err := loadServerID(cfg.DataDir)
 	if err != nil {
@@ -157,7 +161,7 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	defer dispatcher.Close()
 	alertLoop := &control.AlertLoop{Store: st, Metrics: metricStore, Defaults: rules, Notifier: dispatcher, Logger: logger}
 	handler := api.NewHandler(api.Deps{
-		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, Alerts: alertLoop, DataDir: cfg.DataDir, Logger: logger,
+		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, Denials: denials, Alerts: alertLoop, DataDir: cfg.DataDir, Logger: logger,
 		Version: api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()},
 	})
 

@@ -26,6 +26,11 @@ type Deps struct {
 	Auth    *auth.Service
 	Secrets *secrets.Store
 	Audit   *audit.Log
+	// Denials counts refused requests (unauthenticated ones, and a known
+	// actor's beyond its per-minute budget) into one audit record per key
+	// and minute; nil means the handler makes its own, whose last
+	// minute is lost at exit. The caller closes it before Audit.
+	Denials *audit.Aggregator
 	// Alerts evaluates alert rules (nil: none).
 	Alerts *control.AlertLoop
 	// DataDir is where the master key lives, for its rotation.
@@ -40,6 +45,7 @@ type Handler struct {
 	auth    *auth.Service
 	secrets *secrets.Store
 	audit   *audit.Log
+	denials *audit.Aggregator
 	alerts  *control.AlertLoop
 	dataDir string
 	version Version
@@ -53,7 +59,10 @@ type Handler struct {
 // the audit trail records.
 func NewHandler(d Deps) *Handler {
 	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, alerts: d.Alerts, dataDir: d.DataDir,
-		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux()}
+		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux(), denials: d.Denials}
+	if h.denials == nil && d.Audit != nil {
+		h.denials = audit.NewAggregator(d.Audit, audit.AggregatorOptions{Logger: h.log})
+	}
 	for _, rt := range []Route{
 		{Method: "GET", Pattern: "/v1/healthz", Perm: PermPublic, handle: h.healthz},
 		{Method: "POST", Pattern: "/v1/login", Perm: PermPublic, handle: h.login},
@@ -109,7 +118,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.mux.ServeHTTP(rec, r)
 	level := slog.LevelDebug
-	if r.Method != http.MethodGet || rec.status >= 400 {
+	if (r.Method != http.MethodGet || rec.status >= 400) && rec.status != http.StatusUnauthorized {
+		// Unauthenticated calls are counted in the audit trail instead:
+		// a line each would let anyone grow the server log at will.
 		level = slog.LevelInfo
 	}
 	h.log.Log(r.Context(), level, "api call", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
