@@ -78,7 +78,11 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	if err != nil {
 		return fmt.Errorf("audit key: %w", err)
 	}
-	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Logger: logger})
+	sinks, err := auditSinks(cfg)
+	if err != nil {
+		return err
+	}
+	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Sinks: sinks, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -216,6 +220,27 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	wg.Wait()
 	os.Remove(cfg.Socket)
 	return runErr
+}
+
+// auditSinks makes the external copies of the audit trail the flags ask
+// for.
+func auditSinks(cfg cli.ServerConfig) ([]audit.Sink, error) {
+	var sinks []audit.Sink
+	for _, u := range cfg.AuditWebhooks {
+		s, err := audit.NewWebhookSink(u)
+		if err != nil {
+			return nil, &cli.ExitError{Code: cli.ExitInvalid, Err: fmt.Errorf("--audit-webhook: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	for _, a := range cfg.AuditSyslog {
+		s, err := audit.NewSyslogSink(a)
+		if err != nil {
+			return nil, &cli.ExitError{Code: cli.ExitInvalid, Err: fmt.Errorf("--audit-syslog: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
 }
 
 // bootstrapAdmin creates the first user, admin, on a fresh data directory

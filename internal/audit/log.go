@@ -48,6 +48,15 @@ type Options struct {
 	// documentation for what its unkeyed prefix proves. At least
 	// MinKeySize bytes; 32 is right for HMAC-SHA256.
 	Key []byte
+	// Sinks receive a copy of every record appended from now on, in order
+	// and best-effort (see Sink); Close closes them.
+	Sinks []Sink
+	// SinkQueue bounds the records waiting for each sink; 0 means
+	// DefaultSinkQueue.
+	SinkQueue int
+	// SinkDrain bounds how long Close waits for the sinks' queues to
+	// empty; 0 means DefaultSinkDrain.
+	SinkDrain time.Duration
 }
 
 // Log appends records to one file and keeps its head anchor current. It is
@@ -70,6 +79,7 @@ type Log struct {
 	recovered string
 	key       []byte // nil: unkeyed records (tests, old tools)
 	keyedFrom uint64 // first keyed record's Seq; 0 when unkeyed
+	sinks     []*forwarder
 
 	mu        sync.Mutex
 	size      int64  // bytes of complete records; the file's expected length
@@ -123,6 +133,17 @@ func OpenWith(path string, o Options) (*Log, error) {
 	}
 	if l.recovered != "" {
 		o.Logger.Warn("audit log repaired", "path", path, "what", l.recovered)
+	}
+	queue := o.SinkQueue
+	if queue <= 0 {
+		queue = DefaultSinkQueue
+	}
+	drain := o.SinkDrain
+	if drain <= 0 {
+		drain = DefaultSinkDrain
+	}
+	for _, s := range o.Sinks {
+		l.sinks = append(l.sinks, newForwarder(s, queue, drain, o.Logger))
 	}
 	return l, nil
 }
@@ -332,6 +353,11 @@ func (l *Log) Append(r Record) (Record, error) {
 	}
 	l.size += int64(len(line))
 	l.seq, l.last = r.Seq, r.Hash
+	// In the file now, so in the chain: the sinks get it even if the head
+	// write below fails.
+	for _, f := range l.sinks {
+		f.offer(sinkItem{r: r, line: line[:len(line)-1]})
+	}
 	if err := l.writeHead(r.Seq, r.Hash); err != nil {
 		// The record is durable but its anchor is not: refuse the call all
 		// the same, and bring the head up to date before the next record.
@@ -385,15 +411,34 @@ func (l *Log) write(line []byte) (err error) {
 	return nil
 }
 
-// Close releases the file; later appends fail with ErrUnavailable.
+// Close releases the file; later appends fail with ErrUnavailable. It
+// then gives each sink a few seconds to take what is queued for it, and
+// closes them.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
-	return l.rd.Close()
+	err := l.rd.Close()
+	sinks := l.sinks
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, f := range sinks {
+		wg.Go(func() { _ = f.close() })
+	}
+	wg.Wait()
+	return err
+}
+
+// SinkStats reports what each sink has delivered, retried and dropped.
+func (l *Log) SinkStats() []SinkStats {
+	out := make([]SinkStats, 0, len(l.sinks))
+	for _, f := range l.sinks {
+		out = append(out, f.stats())
+	}
+	return out
 }
 
 // Verify checks the log's file and head while holding off appends; see the
