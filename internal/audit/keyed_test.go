@@ -113,6 +113,9 @@ func TestRewrittenKeyedChainIsFound(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open = %v", err)
 			}
+			if recs, _ := l2.Query(Filter{Action: "audit.keyed"}); len(recs) != 1 || !strings.HasPrefix(recs[0].Target, "records 1–10 written before keyed trails") {
+				t.Errorf("the trail does not say it was re-keyed: %+v", recs)
+			}
 			l2.Close()
 			if !strings.Contains(warn.String(), "unkeyed_records=10") {
 				t.Errorf("Open did not warn about the unkeyed records: %s", warn.String())
@@ -132,8 +135,13 @@ func TestUnkeyedPrefixKeepsVerifying(t *testing.T) {
 	old.Close()
 	l := openKeyed(t, path, testKey)
 	appendN(t, l, 3)
-	if rep, err := l.Verify(); err != nil || !rep.OK || rep.Records != 6 {
-		t.Fatalf("Verify of a trail with an unkeyed prefix = %+v, %v", rep, err)
+	if rep, err := l.Verify(); err != nil || !rep.OK || rep.Records != 7 || rep.Unkeyed != 3 {
+		t.Fatalf("Verify of a trail with an unkeyed prefix = %+v, %v; want 7 records, 3 unkeyed", rep, err)
+	}
+	// The trail says where it became keyed.
+	if recs, _ := l.Query(Filter{Action: "audit.keyed"}); len(recs) != 1 || recs[0].Seq != 4 ||
+		recs[0].Target != "records 1–3 written before keyed trails, unkeyed; keyed from record 4" {
+		t.Errorf("audit.keyed records: %+v", recs)
 	}
 	l.Close()
 	if h, _, _ := readHead(path); h.KeyedFrom != 4 || !h.authentic(testKey) {

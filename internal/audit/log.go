@@ -80,6 +80,7 @@ type Log struct {
 	key       []byte // nil: unkeyed records (tests, old tools)
 	keyedFrom uint64 // first keyed record's Seq; 0 when unkeyed
 	sinks     []*forwarder
+	upgraded  bool // Open began keying an unkeyed trail
 
 	mu        sync.Mutex
 	size      int64  // bytes of complete records; the file's expected length
@@ -144,6 +145,17 @@ func OpenWith(path string, o Options) (*Log, error) {
 	}
 	for _, s := range o.Sinks {
 		l.sinks = append(l.sinks, newForwarder(s, queue, drain, o.Logger))
+	}
+	if l.upgraded {
+		// The trail itself says when it became keyed and how much of it
+		// is not: a second such record, or a recent one on an
+		// installation keyed long ago, is a trail replaced wholesale.
+		n := l.keyedFrom - 1
+		if _, err := l.Append(Record{Actor: "haven", Action: "audit.keyed", Source: "local", Result: "ok",
+			Target: fmt.Sprintf("%s written before keyed trails, unkeyed; keyed from record %d", span(1, n), n+1)}); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -223,6 +235,7 @@ func open(path string, rd *os.File, o Options) (*Log, error) {
 	if upgraded {
 		o.Logger.Warn("audit trail keyed from now on: its older records are unkeyed and prove only what an unkeyed chain does",
 			"path", path, "unkeyed_records", l.seq, "keyed_from", l.keyedFrom)
+		l.upgraded = true
 	}
 	return l, nil
 }

@@ -24,10 +24,17 @@ type Report struct {
 	// line when records were cut off the end.
 	Line   int    `json:"line,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Unkeyed counts the records, at the start of a keyed trail, written
+	// before keyed trails existed: their chain proves only what an unkeyed
+	// chain can (see the package documentation).
+	Unkeyed int `json:"unkeyed,omitempty"`
 }
 
 // String is one line for people: "ok: 42 records" or the first problem.
 func (r Report) String() string {
+	if r.OK && r.Unkeyed > 0 {
+		return fmt.Sprintf("ok: %d records, the first %d unkeyed (from before keyed trails)", r.Records, r.Unkeyed)
+	}
 	if r.OK {
 		return fmt.Sprintf("ok: %d records", r.Records)
 	}
@@ -127,6 +134,9 @@ func VerifyKey(path string, key []byte) (Report, error) {
 			return bad("prev does not match the previous record's hash (record replaced or moved)")
 		}
 		rep.Records++
+		if key != nil && r.Scheme == "" {
+			rep.Unkeyed++
+		}
 		seenKeyed = seenKeyed || r.Scheme != ""
 		lastSeq, before, lastHash = r.Seq, lastHash, r.Hash
 	}
