@@ -121,7 +121,15 @@ func (a *Aggregator) Close() error {
 	a.mu.Unlock()
 	close(a.stop)
 	<-a.done
-	return a.flush(time.Time{}) // the zero time: every minute is closed
+	err := a.flush(time.Time{}) // the zero time: every minute is closed
+	if err != nil {
+		var events uint64
+		for _, r := range a.pending {
+			events += r.Count
+		}
+		a.logger.Error("audit: aggregated records lost at close: the trail cannot be written", "records", len(a.pending), "events", events, "err", err)
+	}
+	return err
 }
 
 func (a *Aggregator) run() {
