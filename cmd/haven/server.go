@@ -74,13 +74,13 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	auditPath := filepath.Join(cfg.DataDir, "audit.log")
 	// The trail's records are MAC'd under Haven's own key, sealed under the
 	// master key: rewriting the chain needs the master key.
-	auditKey, err := secretStore.SystemKey(ctx, "audit-mac")
-	if err != nil {
-		return fmt.Errorf("audit key: %w", err)
-	}
 	sinks, err := auditSinks(cfg)
 	if err != nil {
 		return err
+	}
+	auditKey, err := secretStore.SystemKey(ctx, "audit-mac")
+	if err != nil {
+		return fmt.Errorf("audit key: %w", err)
 	}
 	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Sinks: sinks, Logger: logger})
 	if err != nil {
