@@ -63,7 +63,7 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 			t.Fatalf("anonymous: %d", code)
 		}
 	}
-	if recs, _ := log.Query(Filter{}); len(recs) != 0 {
+	if recs, _ := log.Query(audit.Filter{}); len(recs) != 0 {
 		t.Fatalf("unauthenticated requests wrote %d records of their own, first %+v", len(recs), recs[0])
 	}
 	const denied = deniedPerMinute + 10
@@ -75,7 +75,7 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 	if err := denials.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := log.Query(Filter{})
+	recs, err := log.Query(audit.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +98,3 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 		t.Errorf("anonymous counted %d (want 50); vera: %d records of their own (want %d) and %d counted, of %d", anonymous, own, deniedPerMinute, vera, denied)
 	}
 }
-
-// Filter is audit.Filter, to keep the test short.
-type Filter = audit.Filter

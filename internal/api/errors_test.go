@@ -44,6 +44,14 @@ func TestErrorKind(t *testing.T) {
 func TestDecodeTooLargeIs413(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Length", strconv.FormatInt(r.ContentLength, 10)) // -1: chunked
+		if r.URL.Path == "/raw" {                                                  // as a secret's value is read
+			if b, err := readBody(w, r, 64<<10); err != nil {
+				writeError(w, err)
+			} else {
+				writeJSON(w, http.StatusOK, len(b))
+			}
+			return
+		}
 		var v ScaleRequest
 		if decode(w, r, &v) {
 			writeJSON(w, http.StatusOK, v)
@@ -51,24 +59,29 @@ func TestDecodeTooLargeIs413(t *testing.T) {
 	}))
 	defer srv.Close()
 	big := `{"replicas":{"` + strings.Repeat("a", maxBody+1) + `":1}}`
+	raw := strings.Repeat("s", 64<<10+1)
 	for _, tc := range []struct {
 		name    string
+		path    string
 		body    string
 		chunked bool
 		status  int
 		want    string
 	}{
-		{"declared length", big, false, http.StatusRequestEntityTooLarge, "larger than the limit of 4 MiB (4194304 bytes)"},
-		{"chunked", big, true, http.StatusRequestEntityTooLarge, "larger than the limit of 4 MiB (4194304 bytes)"},
-		{"small but malformed", `{"replicas":`, false, http.StatusBadRequest, "request body"},
-		{"small and fine", `{"replicas":{"web":2}}`, true, http.StatusOK, ""},
+		{"declared length", "/", big, false, http.StatusRequestEntityTooLarge, "request body of 4194324 bytes is larger than the limit of 4 MiB (4194304 bytes)"},
+		{"chunked", "/", big, true, http.StatusRequestEntityTooLarge, "request body is larger than the limit of 4 MiB (4194304 bytes)"},
+		{"small but malformed", "/", `{"replicas":`, false, http.StatusBadRequest, "request body"},
+		{"small and fine", "/", `{"replicas":{"web":2}}`, true, http.StatusOK, ""},
+		{"raw, declared length", "/raw", raw, false, http.StatusRequestEntityTooLarge, "larger than the limit of 64 KiB (65536 bytes)"},
+		{"raw, chunked", "/raw", raw, true, http.StatusRequestEntityTooLarge, "larger than the limit of 64 KiB (65536 bytes)"},
+		{"raw, at the limit", "/raw", raw[1:], true, http.StatusOK, "65536"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body io.Reader = strings.NewReader(tc.body)
 			if tc.chunked {
 				body = io.MultiReader(body) // hides the length: sent chunked
 			}
-			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+			req, err := http.NewRequest(http.MethodPost, srv.URL+tc.path, body)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -295,7 +296,7 @@ func appEnv(r *http.Request) spec.AppEnv {
 // while it is read; anything else malformed answers 400.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if r.ContentLength > maxBody {
-		writeError(w, tooLarge(r.ContentLength))
+		writeError(w, errTooLarge{r.ContentLength, maxBody})
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
@@ -303,7 +304,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			writeError(w, tooLarge(-1))
+			writeError(w, errTooLarge{-1, maxBody})
 			return false
 		}
 		writeError(w, badRequest("request body: "+err.Error()))
@@ -312,17 +313,36 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// errTooLarge is a request body over maxBody; errorKind answers it 413.
-type errTooLarge struct{ declared int64 }
+// readBody reads r's raw body, refusing one over limit bytes (413), as
+// decode does for JSON.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge{r.ContentLength, limit}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return nil, errTooLarge{-1, limit}
+	case err != nil:
+		return nil, badRequest("request body: " + err.Error())
+	}
+	return b, nil
+}
 
-func tooLarge(declared int64) error { return errTooLarge{declared} }
+// errTooLarge is a request body over its limit; errorKind answers it 413.
+type errTooLarge struct{ declared, limit int64 }
 
 func (e errTooLarge) Error() string {
 	size := "is larger"
 	if e.declared > 0 {
 		size = "of " + strconv.FormatInt(e.declared, 10) + " bytes is larger"
 	}
-	return "request body " + size + " than the limit of " + strconv.Itoa(maxBody>>20) + " MiB (" + strconv.Itoa(maxBody) + " bytes); send a smaller compose file or request"
+	limit := strconv.FormatInt(e.limit>>10, 10) + " KiB"
+	if e.limit%(1<<20) == 0 {
+		limit = strconv.FormatInt(e.limit>>20, 10) + " MiB"
+	}
+	return "request body " + size + " than the limit of " + limit + " (" + strconv.FormatInt(e.limit, 10) + " bytes); send less"
 }
 
 // errorKind maps an error to its kind and HTTP status: the one place where
