@@ -34,6 +34,17 @@ func (r *receiver) got() []string {
 	return append([]string(nil), r.lines...)
 }
 
+// waitFor polls cond for up to 20 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out")
+}
+
 // waitDelivered polls until want records arrived or 20 s passed.
 func (r *receiver) waitDelivered(t *testing.T, want int) []string {
 	t.Helper()
@@ -169,6 +180,7 @@ func TestDeadSinkNeitherBlocksNorLosesTheLocalRecord(t *testing.T) {
 // the TCP sink redials after its receiver drops the connection.
 func TestSyslogSinks(t *testing.T) {
 	var tcpRcv, udpRcv receiver
+	dropped := make(chan struct{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +197,8 @@ func TestSyslogSinks(t *testing.T) {
 				br := bufio.NewReader(c)
 				for i := 0; ; i++ {
 					if dropEarly && i == 5 {
+						c.Close()
+						close(dropped)
 						return // the receiver restarts: the sender must redial
 					}
 					size, err := br.ReadString(' ')
@@ -232,7 +246,22 @@ func TestSyslogSinks(t *testing.T) {
 	for i := range 20 {
 		appendN(t, l, 1)
 		if i == 4 {
-			time.Sleep(50 * time.Millisecond) // let the receiver drop the first connection
+			// Once the receiver drops the first connection, wait for the
+			// sink to notice, as it does long before the next record in
+			// practice; a record written in between would be lost (see
+			// NewSyslogSink).
+			<-dropped
+			ss := tcpSink.(*syslogSink)
+			waitFor(t, func() bool {
+				ss.mu.Lock()
+				defer ss.mu.Unlock()
+				select {
+				case <-ss.dead:
+					return true
+				default:
+					return false
+				}
+			})
 		}
 	}
 	for _, rcv := range []*receiver{&tcpRcv, &udpRcv} {
