@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,5 +98,60 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 	// The calls may straddle a minute boundary, which renews the budget.
 	if anonymous != 50 || own < deniedPerMinute || own+int(vera) != denied {
 		t.Errorf("anonymous counted %d (want 50); vera: %d records of their own (want %d) and %d counted, of %d", anonymous, own, deniedPerMinute, vera, denied)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAnonymousTrafficDoesNotFillTheServerLog: unauthenticated calls and
+// paths no route matches log at debug level only, so anyone cannot grow
+// the server log a line per request.
+func TestAnonymousTrafficDoesNotFillTheServerLog(t *testing.T) {
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	au, err := auth.New(st.DB(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	var out syncBuffer
+	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Logger: logger}))
+	t.Cleanup(srv.Close)
+	for range 20 {
+		for _, path := range []string{"/v1/users", "/v1/no-such-route", "/etc/passwd"} {
+			resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	if n := strings.Count(out.String(), "api call"); n != 0 {
+		t.Errorf("60 anonymous requests logged %d lines:\n%s", n, out.String())
 	}
 }

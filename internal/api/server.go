@@ -119,10 +119,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.mux.ServeHTTP(rec, r)
 	level := slog.LevelDebug
-	if (r.Method != http.MethodGet || rec.status >= 400) && rec.status != http.StatusUnauthorized && rec.status != http.StatusTooManyRequests {
-		// Unauthenticated and rate-limited calls log at debug level only:
-		// a line each would let anyone grow the server log at will, and
-		// the audit trail has them.
+	anyone := rec.status == http.StatusUnauthorized || rec.status == http.StatusTooManyRequests || r.Pattern == ""
+	if (r.Method != http.MethodGet || rec.status >= 400) && !anyone {
+		// What anyone can cause — unauthenticated and rate-limited calls,
+		// and paths no route matches (the mux leaves r.Pattern empty) —
+		// logs at debug level only: a line each would let anyone grow the
+		// server log at will. The audit trail counts the refusals.
 		level = slog.LevelInfo
 	}
 	h.log.Log(r.Context(), level, "api call", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
