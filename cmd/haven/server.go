@@ -87,11 +87,25 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		return err
 	}
 	auditPath := filepath.Join(cfg.DataDir, "audit.log")
-	auditLog, err := audit.Open(auditPath)
+	// The trail's records are MAC'd under Haven's own key, sealed under the
+	// master key: rewriting the chain needs the master key.
+	sinks, err := auditSinks(cfg)
+	if err != nil {
+		return err
+	}
+	auditKey, err := secretStore.SystemKey(ctx, "audit-mac")
+	if err != nil {
+		return fmt.Errorf("audit key: %w", err)
+	}
+	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Sinks: sinks, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer auditLog.Close()
+	// Refused requests are counted, not recorded one by one; the deferred
+	// Close (run before the log's) writes the last minute's counts.
+	denials := audit.NewAggregator(auditLog, audit.AggregatorOptions{Logger: logger})
+	defer denials.Close()
 
 	serverID, err := loadServerID(cfg.DataDir)
 	if err != nil {
@@ -166,7 +180,7 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	defer dispatcher.Close()
 	alertLoop := &control.AlertLoop{Store: st, Metrics: metricStore, Defaults: rules, Notifier: dispatcher, Logger: logger}
 	handler := api.NewHandler(api.Deps{
-		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, Alerts: alertLoop, DataDir: cfg.DataDir, Logger: logger,
+		Control: ctl, Auth: authSvc, Secrets: secretStore, Audit: auditLog, Denials: denials, Alerts: alertLoop, DataDir: cfg.DataDir, Logger: logger,
 		Version: api.Version{Version: version, GoVersion: runtime.Version(), Driver: drv.Name(), Ingress: ingressLn.Addr().String()},
 	})
 
@@ -221,6 +235,27 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	wg.Wait()
 	os.Remove(cfg.Socket)
 	return runErr
+}
+
+// auditSinks makes the external copies of the audit trail the flags ask
+// for.
+func auditSinks(cfg cli.ServerConfig) ([]audit.Sink, error) {
+	var sinks []audit.Sink
+	for _, u := range cfg.AuditWebhooks {
+		s, err := audit.NewWebhookSink(u)
+		if err != nil {
+			return nil, &cli.ExitError{Code: cli.ExitInvalid, Err: fmt.Errorf("--audit-webhook: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	for _, a := range cfg.AuditSyslog {
+		s, err := audit.NewSyslogSink(a)
+		if err != nil {
+			return nil, &cli.ExitError{Code: cli.ExitInvalid, Err: fmt.Errorf("--audit-syslog: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
 }
 
 // bootstrapAdmin creates the first user, admin, on a fresh data directory

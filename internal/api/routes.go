@@ -48,6 +48,13 @@ func (h *Handler) register(rt Route) {
 // guard authenticates, authorizes and audits around a route's handler.
 // Mutating calls are recorded before they run and refused (503) when the
 // record cannot be written: no change happens without a trace.
+//
+// Refusals are recorded without letting a flood of them slow authorized
+// work or grow the trail without bound: unauthenticated requests are only
+// counted, per source and minute (audit.Aggregator), and a known actor's
+// denied calls get a record each up to deniedPerMinute a minute, then are
+// counted too. Nothing on a refused request's path waits for an fsync
+// beyond that budget.
 func (h *Handler) guard(rt Route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if rt.Perm == PermPublic {
@@ -57,12 +64,13 @@ func (h *Handler) guard(rt Route) http.HandlerFunc {
 		env := r.PathValue("env")
 		id, err := h.auth.Authenticate(r.Context(), bearer(r))
 		if err != nil {
-			h.record(r, "anonymous", "authenticate", rt.Method+" "+r.URL.Path, env, "denied", http.StatusUnauthorized)
+			h.denials.Add(audit.Record{Actor: "anonymous", Action: "authenticate", Target: "unauthenticated requests",
+				Source: sourceAddr(r), Result: "denied", Status: http.StatusUnauthorized})
 			writeJSON(w, http.StatusUnauthorized, Error{Kind: KindUnauthenticated, Message: "authentication required: log in with `haven login` or pass a token (HAVEN_TOKEN)"})
 			return
 		}
 		if !allowed(id, rt.Perm, env) {
-			h.record(r, actor(id), orRead(rt.Action), rt.Method+" "+r.URL.Path, env, "denied", http.StatusForbidden)
+			h.recordDenied(r, actor(id), orRead(rt.Action), rt.Method+" "+r.URL.Path, env)
 			where := ""
 			if env != "" {
 				where = " on environment " + env
@@ -113,6 +121,23 @@ func (h *Handler) record(r *http.Request, who, action, target, env, result strin
 		h.log.Error("audit append failed", "action", action, "target", target, "err", err)
 	}
 	return err
+}
+
+// deniedPerMinute is how many denied calls of one actor a minute get a
+// record each. A user probing what they may do stays fully visible; one
+// hammering a forbidden route (a leaked token, a broken script) is
+// counted past it, so it cannot slow everyone's appends.
+const deniedPerMinute = 30
+
+// recordDenied records an authenticated actor's refused call: on its own
+// while the actor's budget lasts, counted after.
+func (h *Handler) recordDenied(r *http.Request, who, action, target, env string) {
+	if h.denials.Allow("denied "+who, deniedPerMinute) {
+		_ = h.record(r, who, action, target, env, "denied", http.StatusForbidden)
+		return
+	}
+	h.denials.Add(audit.Record{Actor: who, Action: action, Target: fmt.Sprintf("denied calls beyond %d a minute", deniedPerMinute),
+		Env: env, Source: sourceAddr(r), Result: "denied", Status: http.StatusForbidden})
 }
 
 func actor(id auth.Identity) string {

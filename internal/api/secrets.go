@@ -1,7 +1,7 @@
 package api
 
 import (
-	"io"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -43,9 +43,9 @@ func (h *Handler) getSecret(w http.ResponseWriter, r *http.Request, _ auth.Ident
 
 // setSecret stores the request body as a new version.
 func (h *Handler) setSecret(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, secrets.MaxValueSize))
+	value, err := readBody(w, r, secrets.MaxValueSize)
 	if err != nil {
-		writeError(w, badRequest("secret value: larger than 64 KiB or unreadable"))
+		writeError(w, fmt.Errorf("secret value: %w", err))
 		return
 	}
 	v, err := h.secrets.Set(r.Context(), r.PathValue("env"), r.PathValue("name"), value, actor(id))

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -26,6 +27,11 @@ type Deps struct {
 	Auth    *auth.Service
 	Secrets *secrets.Store
 	Audit   *audit.Log
+	// Denials counts refused requests (unauthenticated ones, and a known
+	// actor's beyond its per-minute budget) into one audit record per key
+	// and minute; nil means the handler makes its own, whose last
+	// minute is lost at exit. The caller closes it before Audit.
+	Denials *audit.Aggregator
 	// Alerts evaluates alert rules (nil: none).
 	Alerts *control.AlertLoop
 	// DataDir is where the master key lives, for its rotation.
@@ -40,6 +46,7 @@ type Handler struct {
 	auth    *auth.Service
 	secrets *secrets.Store
 	audit   *audit.Log
+	denials *audit.Aggregator
 	alerts  *control.AlertLoop
 	dataDir string
 	version Version
@@ -53,7 +60,10 @@ type Handler struct {
 // the audit trail records.
 func NewHandler(d Deps) *Handler {
 	h := &Handler{ctl: d.Control, auth: d.Auth, secrets: d.Secrets, audit: d.Audit, alerts: d.Alerts, dataDir: d.DataDir,
-		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux()}
+		version: d.Version, log: d.Logger.With("component", "api"), mux: http.NewServeMux(), denials: d.Denials}
+	if h.denials == nil && d.Audit != nil {
+		h.denials = audit.NewAggregator(d.Audit, audit.AggregatorOptions{Logger: h.log})
+	}
 	for _, rt := range []Route{
 		{Method: "GET", Pattern: "/v1/healthz", Perm: PermPublic, handle: h.healthz},
 		{Method: "POST", Pattern: "/v1/login", Perm: PermPublic, handle: h.login},
@@ -111,7 +121,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.mux.ServeHTTP(rec, r)
 	level := slog.LevelDebug
-	if r.Method != http.MethodGet || rec.status >= 400 {
+	anyone := rec.status == http.StatusUnauthorized || rec.status == http.StatusTooManyRequests || r.Pattern == ""
+	if (r.Method != http.MethodGet || rec.status >= 400) && !anyone {
+		// What anyone can cause — unauthenticated and rate-limited calls,
+		// and paths no route matches (the mux leaves r.Pattern empty) —
+		// logs at debug level only: a line each would let anyone grow the
+		// server log at will. The audit trail counts the refusals.
 		level = slog.LevelInfo
 	}
 	h.log.Log(r.Context(), level, "api call", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
@@ -279,21 +294,69 @@ func appEnv(r *http.Request) spec.AppEnv {
 	return spec.AppEnv{App: r.PathValue("app"), Env: r.PathValue("env")}
 }
 
+// decode reads r's JSON body into v, refusing unknown fields and bodies
+// over maxBody. A body over the limit answers 413, whether its
+// Content-Length says so up front or a chunked body runs past the limit
+// while it is read; anything else malformed answers 400.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.ContentLength > maxBody {
+		writeError(w, errTooLarge{r.ContentLength, maxBody})
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeError(w, errTooLarge{-1, maxBody})
+			return false
+		}
 		writeError(w, badRequest("request body: "+err.Error()))
 		return false
 	}
 	return true
 }
 
+// readBody reads r's raw body, refusing one over limit bytes (413), as
+// decode does for JSON.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge{r.ContentLength, limit}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return nil, errTooLarge{-1, limit}
+	case err != nil:
+		return nil, badRequest("request body: " + err.Error())
+	}
+	return b, nil
+}
+
+// errTooLarge is a request body over its limit; errorKind answers it 413.
+type errTooLarge struct{ declared, limit int64 }
+
+func (e errTooLarge) Error() string {
+	size := "is larger"
+	if e.declared > 0 {
+		size = "of " + strconv.FormatInt(e.declared, 10) + " bytes is larger"
+	}
+	limit := strconv.FormatInt(e.limit>>10, 10) + " KiB"
+	if e.limit%(1<<20) == 0 {
+		limit = strconv.FormatInt(e.limit>>20, 10) + " MiB"
+	}
+	return "request body " + size + " than the limit of " + limit + " (" + strconv.FormatInt(e.limit, 10) + " bytes); send less"
+}
+
 // errorKind maps an error to its kind and HTTP status: the one place where
 // Haven's errors meet HTTP.
 func errorKind(err error) (string, int) {
 	var bad badRequest
+	var big errTooLarge
 	switch {
+	case errors.As(err, &big):
+		return KindInvalid, http.StatusRequestEntityTooLarge
 	case errors.As(err, &bad), errors.Is(err, spec.ErrInvalid), errors.Is(err, driver.ErrImageNotFound), errors.Is(err, auth.ErrInvalid), errors.Is(err, secrets.ErrInvalid):
 		return KindInvalid, http.StatusBadRequest
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrMFARequired):

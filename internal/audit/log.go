@@ -26,6 +26,13 @@ var ErrUnavailable = errors.New("audit log unavailable")
 // would overwrite the evidence. Verify says what is wrong.
 var ErrBroken = errors.New("audit chain broken")
 
+// ErrKeyRequired is returned by Open without Options.Key for a trail that
+// is keyed: appending unkeyed records to it would downgrade it.
+var ErrKeyRequired = errors.New("audit trail is keyed")
+
+// MinKeySize is the shortest Options.Key Open accepts, in bytes.
+const MinKeySize = 16
+
 // Options tunes a Log; the zero value is ready to use.
 type Options struct {
 	// Now is the clock stamped on records; nil means time.Now.
@@ -33,6 +40,23 @@ type Options struct {
 	// Logger receives the warning when Open repairs a torn last line; nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// Key, when set, makes every new record's Hash an HMAC-SHA256 under it
+	// (Scheme SchemeHMAC) and authenticates the head, so that rewriting
+	// the chain needs the key. Haven passes its own key from the secrets
+	// store, sealed under the master key. A trail of unkeyed records from
+	// before keys existed is continued keyed; see the package
+	// documentation for what its unkeyed prefix proves. At least
+	// MinKeySize bytes; 32 is right for HMAC-SHA256.
+	Key []byte
+	// Sinks receive a copy of every record appended from now on, in order
+	// and best-effort (see Sink); Close closes them.
+	Sinks []Sink
+	// SinkQueue bounds the records waiting for each sink; 0 means
+	// DefaultSinkQueue.
+	SinkQueue int
+	// SinkDrain bounds how long Close waits for the sinks' queues to
+	// empty; 0 means DefaultSinkDrain.
+	SinkDrain time.Duration
 }
 
 // Log appends records to one file and keeps its head anchor current. It is
@@ -53,6 +77,10 @@ type Log struct {
 	rd        *os.File    // read-only; holds the flock; read by Query
 	id        os.FileInfo // identity of the file opened by Open
 	recovered string
+	key       []byte // nil: unkeyed records (tests, old tools)
+	keyedFrom uint64 // first keyed record's Seq; 0 when unkeyed
+	sinks     []*forwarder
+	upgraded  bool // Open began keying an unkeyed trail
 
 	mu        sync.Mutex
 	size      int64  // bytes of complete records; the file's expected length
@@ -84,6 +112,9 @@ func OpenWith(path string, o Options) (*Log, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Key != nil && len(o.Key) < MinKeySize {
+		return nil, fmt.Errorf("audit: the key is %d bytes; use at least %d (secrets.Store.SystemKey gives 32)", len(o.Key), MinKeySize)
+	}
 	_, statErr := os.Lstat(path)
 	created := errors.Is(statErr, fs.ErrNotExist)
 	rd, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
@@ -103,6 +134,28 @@ func OpenWith(path string, o Options) (*Log, error) {
 	}
 	if l.recovered != "" {
 		o.Logger.Warn("audit log repaired", "path", path, "what", l.recovered)
+	}
+	queue := o.SinkQueue
+	if queue <= 0 {
+		queue = DefaultSinkQueue
+	}
+	drain := o.SinkDrain
+	if drain <= 0 {
+		drain = DefaultSinkDrain
+	}
+	for _, s := range o.Sinks {
+		l.sinks = append(l.sinks, newForwarder(s, queue, drain, o.Logger))
+	}
+	if l.upgraded {
+		// The trail itself says when it became keyed and how much of it
+		// is not: a second such record, or a recent one on an
+		// installation keyed long ago, is a trail replaced wholesale.
+		n := l.keyedFrom - 1
+		if _, err := l.Append(Record{Actor: "haven", Action: "audit.keyed", Source: "local", Result: "ok",
+			Target: fmt.Sprintf("%s written before keyed trails, unkeyed; keyed from record %d", span(1, n), n+1)}); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -125,7 +178,7 @@ func open(path string, rd *os.File, o Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: read %s: %w", path, err)
 	}
-	l := &Log{path: path, now: o.Now, rd: rd, id: fi, size: end}
+	l := &Log{path: path, now: o.Now, rd: rd, id: fi, size: end, key: bytes.Clone(o.Key)}
 	if end < fi.Size() {
 		if err := truncate(path, end); err != nil {
 			return nil, fmt.Errorf("audit: remove torn last line of %s: %w", path, err)
@@ -133,14 +186,19 @@ func open(path string, rd *os.File, o Options) (*Log, error) {
 		l.recovered = fmt.Sprintf("removed a torn last line (%d bytes without a newline) left by an append cut short by a crash", fi.Size()-end)
 	}
 
-	var lastHash, beforeHash string
+	var (
+		lastHash, beforeHash string
+		last                 Record
+		anyKeyed             bool
+	)
 	for i, line := range lines {
 		r, err := parseLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: record before byte %d: %v; run `haven audit verify`", ErrBroken, path, end, err)
 		}
+		anyKeyed = anyKeyed || r.Scheme != ""
 		if i == len(lines)-1 {
-			l.seq, lastHash = r.Seq, r.Hash
+			l.seq, lastHash, last = r.Seq, r.Hash, r
 		} else {
 			beforeHash = r.Hash
 		}
@@ -153,7 +211,10 @@ func open(path string, rd *os.File, o Options) (*Log, error) {
 	}
 	if !ok && l.seq == 0 {
 		// A new log (or a crash between creating it and its head).
-		if err := writeHead(path, head{}); err != nil {
+		if l.key != nil {
+			l.keyedFrom = 1
+		}
+		if err := l.writeHead(0, ""); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 		return l, nil
@@ -162,12 +223,62 @@ func open(path string, rd *os.File, o Options) (*Log, error) {
 		return nil, fmt.Errorf("%w: %s: %s; run `haven audit verify`, and to start a new chain move %s and %s aside",
 			ErrBroken, path, reason, path, headPath(path))
 	}
-	if h.Seq != l.seq { // a crash between the record's fsync and the head's rename
-		if err := writeHead(path, head{Seq: l.seq, Hash: lastHash}); err != nil {
+	upgraded, err := l.checkKey(h, last, anyKeyed)
+	if err != nil {
+		return nil, err
+	}
+	if h.Seq != l.seq || upgraded { // a crash between the record's fsync and the head's rename, or newly keyed
+		if err := l.writeHead(l.seq, lastHash); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 	}
+	if upgraded {
+		o.Logger.Warn("audit trail keyed from now on: its older records are unkeyed and prove only what an unkeyed chain does",
+			"path", path, "unkeyed_records", l.seq, "keyed_from", l.keyedFrom)
+		l.upgraded = true
+	}
 	return l, nil
+}
+
+// checkKey decides, from the head and the last records, whether the trail
+// is keyed and from where, and refuses a trail whose keyed part was
+// rewritten without the key. upgraded is true for an unkeyed trail that
+// this Log, having a key, continues keyed: the head must be rewritten to
+// say so.
+func (l *Log) checkKey(h head, last Record, anyKeyed bool) (upgraded bool, err error) {
+	keyed := h.MAC != "" || h.KeyedFrom != 0 || anyKeyed
+	switch {
+	case l.key == nil && keyed:
+		return false, fmt.Errorf("%w: %s holds records authenticated with Haven's audit key; open it with the key (a server with its master key does)", ErrKeyRequired, l.path)
+	case l.key == nil:
+		return false, nil
+	case h.MAC != "" && !h.authentic(l.key):
+		return false, fmt.Errorf("%w: %s: the head is not authenticated by the audit key: the trail was rewritten without the key, or this is not the key it was written with; run `haven audit verify`", ErrBroken, l.path)
+	case h.MAC != "":
+		l.keyedFrom = h.KeyedFrom
+		// The head vouches for the record it names; one record past it
+		// (the crash case) must vouch for itself.
+		if last.Seq >= l.keyedFrom && last.Seq > h.Seq && (last.Scheme != SchemeHMAC || hashOf(last, l.key) != last.Hash) {
+			return false, fmt.Errorf("%w: %s: record %d is not authenticated by the audit key; run `haven audit verify`", ErrBroken, l.path, last.Seq)
+		}
+		return false, nil
+	case keyed:
+		return false, fmt.Errorf("%w: %s: keyed records but a head without a MAC: rewritten without the audit key; run `haven audit verify`", ErrBroken, l.path)
+	}
+	// Unkeyed records only, from before keyed trails: key from the next one.
+	l.keyedFrom = l.seq + 1
+	return true, nil
+}
+
+// writeHead writes the anchor for the record seq with hash, signed when
+// the Log has a key.
+func (l *Log) writeHead(seq uint64, hash string) error {
+	h := head{Seq: seq, Hash: hash}
+	if l.key != nil {
+		h.KeyedFrom = l.keyedFrom
+		h = h.sign(l.key)
+	}
+	return writeHead(l.path, h)
 }
 
 // headProblem compares the head anchor with the end of the chain: the
@@ -202,7 +313,9 @@ func (l *Log) Path() string { return l.path }
 
 // Append fills in r's Seq, Time, Prev and Hash, writes it as one JSON line
 // and fsyncs it and the head anchor before returning the completed record.
-// Strings longer than MaxField are cut; Actor, Action and Result must be set.
+// Control characters in strings are escaped and every string is cut to its
+// field's bound (at most MaxField bytes); Actor, Action and Result must be
+// set. With Options.Key the record is keyed (Scheme SchemeHMAC).
 //
 // Every failure to make the record durable wraps ErrUnavailable, and the
 // caller must then refuse the call it was about to make. Before writing,
@@ -224,7 +337,7 @@ func (l *Log) Append(r Record) (Record, error) {
 		return Record{}, fmt.Errorf("%w: closed", ErrUnavailable)
 	}
 	if l.headStale {
-		if err := writeHead(l.path, head{Seq: l.seq, Hash: l.last}); err != nil {
+		if err := l.writeHead(l.seq, l.last); err != nil {
 			return Record{}, fmt.Errorf("%w: write head: %v", ErrUnavailable, err)
 		}
 		l.headStale = false
@@ -233,9 +346,15 @@ func (l *Log) Append(r Record) (Record, error) {
 	r.Seq = l.seq + 1
 	r.Time = l.now().UTC() // UTC also drops the monotonic reading
 	r.Prev = l.last
-	r.Actor, r.Action, r.Target, r.Env = clip(r.Actor), clip(r.Action), clip(r.Target), clip(r.Env)
-	r.Source, r.UserAgent, r.Result = clip(r.Source), clip(r.UserAgent), clip(r.Result)
-	r.Hash = ComputeHash(r)
+	lim := fieldLimits
+	r.Actor, r.Action, r.Target = bound(r.Actor, lim.actor), bound(r.Action, lim.action), bound(r.Target, lim.target)
+	r.Env, r.Source = bound(r.Env, lim.env), bound(r.Source, lim.source)
+	r.UserAgent, r.Result = bound(r.UserAgent, lim.userAgent), bound(r.Result, lim.result)
+	if l.key != nil {
+		r.Scheme, r.Hash = SchemeHMAC, ComputeMAC(r, l.key)
+	} else {
+		r.Scheme, r.Hash = "", ComputeHash(r)
+	}
 	line, err := json.Marshal(r)
 	if err != nil {
 		return Record{}, fmt.Errorf("audit: %w", err)
@@ -247,7 +366,12 @@ func (l *Log) Append(r Record) (Record, error) {
 	}
 	l.size += int64(len(line))
 	l.seq, l.last = r.Seq, r.Hash
-	if err := writeHead(l.path, head{Seq: r.Seq, Hash: r.Hash}); err != nil {
+	// In the file now, so in the chain: the sinks get it even if the head
+	// write below fails.
+	for _, f := range l.sinks {
+		f.offer(sinkItem{r: r, line: line[:len(line)-1]})
+	}
+	if err := l.writeHead(r.Seq, r.Hash); err != nil {
 		// The record is durable but its anchor is not: refuse the call all
 		// the same, and bring the head up to date before the next record.
 		l.headStale = true
@@ -300,15 +424,34 @@ func (l *Log) write(line []byte) (err error) {
 	return nil
 }
 
-// Close releases the file; later appends fail with ErrUnavailable.
+// Close releases the file; later appends fail with ErrUnavailable. It
+// then gives each sink a few seconds to take what is queued for it, and
+// closes them.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
-	return l.rd.Close()
+	err := l.rd.Close()
+	sinks := l.sinks
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, f := range sinks {
+		wg.Go(func() { _ = f.close() })
+	}
+	wg.Wait()
+	return err
+}
+
+// SinkStats reports what each sink has delivered, retried and dropped.
+func (l *Log) SinkStats() []SinkStats {
+	out := make([]SinkStats, 0, len(l.sinks))
+	for _, f := range l.sinks {
+		out = append(out, f.stats())
+	}
+	return out
 }
 
 // Verify checks the log's file and head while holding off appends; see the
@@ -316,7 +459,7 @@ func (l *Log) Close() error {
 func (l *Log) Verify() (Report, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Verify(l.path)
+	return VerifyKey(l.path, l.key)
 }
 
 // tail finds the end of the last complete (newline-terminated) line of the

@@ -24,10 +24,17 @@ type Report struct {
 	// line when records were cut off the end.
 	Line   int    `json:"line,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Unkeyed counts the records, at the start of a keyed trail, written
+	// before keyed trails existed: their chain proves only what an unkeyed
+	// chain can (see the package documentation).
+	Unkeyed int `json:"unkeyed,omitempty"`
 }
 
 // String is one line for people: "ok: 42 records" or the first problem.
 func (r Report) String() string {
+	if r.OK && r.Unkeyed > 0 {
+		return fmt.Sprintf("ok: %d records, the first %d unkeyed (from before keyed trails)", r.Records, r.Unkeyed)
+	}
 	if r.OK {
 		return fmt.Sprintf("ok: %d records", r.Records)
 	}
@@ -46,7 +53,20 @@ func (r Report) String() string {
 // The error is for failures to read; a tampered log is a Report with OK
 // false. Verify does not lock the file: on a live log use Log.Verify, or a
 // concurrent append may show as a torn last line.
-func Verify(path string) (Report, error) {
+//
+// Verify has no key, so it reports a keyed record as one it cannot check;
+// VerifyKey checks keyed trails.
+func Verify(path string) (Report, error) { return VerifyKey(path, nil) }
+
+// VerifyKey is Verify for a trail keyed with key (see Options.Key). On top
+// of Verify's checks it requires every keyed record's MAC to verify ("MAC
+// mismatch"), every record from the head's KeyedFrom on to be keyed, and
+// no unkeyed record to follow a keyed one ("unkeyed record in the keyed
+// part"), and the head itself to be authenticated. A head without a valid
+// MAC means the trail was rewritten by someone without the key (or is
+// checked with the wrong key): then only keyed records with valid MACs are
+// trusted, and the first record that is not one is named.
+func VerifyKey(path string, key []byte) (Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Report{}, fmt.Errorf("audit: %w", err)
@@ -58,7 +78,21 @@ func Verify(path string) (Report, error) {
 		line             int
 		lastSeq          uint64
 		lastHash, before string
+		seenKeyed        bool
 	)
+	// With a key, the head says from where the trail is keyed; a head
+	// that is not authenticated says nothing, so every record must then
+	// be keyed to be trusted.
+	h, hok, herr := readHead(path)
+	headForged := key != nil && !(herr == nil && hok && h.authentic(key))
+	keyedFrom := uint64(1)
+	if key != nil && !headForged {
+		keyedFrom = h.KeyedFrom
+	}
+	unkeyedWhy := "unkeyed record in the keyed part of the trail (forged without the audit key)"
+	if headForged {
+		unkeyedWhy = "unkeyed record, and the head is not authenticated by the audit key: the trail was rewritten without the key (or is checked with another key)"
+	}
 	bad := func(reason string) (Report, error) {
 		rep.FirstBad, rep.Line, rep.Reason = lastSeq+1, line, reason
 		return rep, nil
@@ -80,7 +114,15 @@ func Verify(path string) (Report, error) {
 		switch {
 		case perr != nil:
 			return bad("unparseable line: " + perr.Error())
-		case ComputeHash(r) != r.Hash:
+		case r.Scheme != "" && r.Scheme != SchemeHMAC:
+			return bad(fmt.Sprintf("unknown scheme %q (written by a newer Haven, or edited)", r.Scheme))
+		case r.Scheme == SchemeHMAC && key == nil:
+			return bad("keyed record: verifying it needs the audit key (use `haven audit verify`, which has it)")
+		case r.Scheme == SchemeHMAC && hashOf(r, key) != r.Hash:
+			return bad("MAC mismatch (record edited, or forged without the audit key)")
+		case r.Scheme == "" && key != nil && (seenKeyed || r.Seq >= keyedFrom):
+			return bad(unkeyedWhy)
+		case r.Scheme == "" && ComputeHash(r) != r.Hash:
 			return bad("hash mismatch (record edited)")
 		case r.Seq > lastSeq+1 && lastSeq == 0:
 			return bad(fmt.Sprintf("the log starts at record %d (%s deleted or moved)", r.Seq, span(1, r.Seq-1)))
@@ -92,13 +134,21 @@ func Verify(path string) (Report, error) {
 			return bad("prev does not match the previous record's hash (record replaced or moved)")
 		}
 		rep.Records++
+		if key != nil && r.Scheme == "" {
+			rep.Unkeyed++
+		}
+		seenKeyed = seenKeyed || r.Scheme != ""
 		lastSeq, before, lastHash = r.Seq, lastHash, r.Hash
 	}
 
-	h, ok, err := readHead(path)
-	if err != nil {
+	ok := hok
+	if herr != nil {
 		line++
-		return bad("unreadable head: " + err.Error())
+		return bad("unreadable head: " + herr.Error())
+	}
+	if headForged && ok {
+		line++
+		return bad("the head is not authenticated by the audit key: rewritten without the key, or checked with another key")
 	}
 	if !ok && lastSeq == 0 {
 		rep.OK = true // an empty log that was never opened, or just created

@@ -40,6 +40,10 @@ type ServerConfig struct {
 	AlertTo             []string
 	// AlertRulesFile replaces the default alert rules (a JSON list).
 	AlertRulesFile string
+	// AuditWebhooks and AuditSyslog receive a copy of every audit record
+	// (see audit.Sink): webhook URLs, and tcp:// or udp:// syslog
+	// receivers.
+	AuditWebhooks, AuditSyslog []string
 	// Debug turns on debug logging.
 	Debug bool
 }

@@ -20,6 +20,8 @@ type serverFlags struct {
 	mailFrom        string
 	mailTo          []string
 	alertRules      string
+	auditWebhooks   []string
+	auditSyslog     []string
 	debug           bool
 }
 
@@ -35,6 +37,8 @@ func (f *serverFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.mailFrom, "alert-email-from", "haven@localhost", "sender of alert emails")
 	c.Flags().StringArrayVar(&f.mailTo, "alert-email-to", nil, "recipient of alert emails (repeatable)")
 	c.Flags().StringVar(&f.alertRules, "alert-rules", "", "JSON file of alert rules replacing the four defaults")
+	c.Flags().StringArrayVar(&f.auditWebhooks, "audit-webhook", nil, "URL every audit record is POSTed to as JSON, in order, retried with backoff; best-effort: a dead receiver never blocks the API, dropped records are counted and logged (repeatable)")
+	c.Flags().StringArrayVar(&f.auditSyslog, "audit-syslog", nil, "syslog receiver every audit record is sent to as RFC 5424, tcp://HOST:PORT or udp://HOST:PORT; best-effort like --audit-webhook (repeatable)")
 	c.Flags().BoolVar(&f.debug, "debug", false, "log at debug level")
 }
 
@@ -52,7 +56,8 @@ Instances keep running when the server stops; the next server adopts them.`,
 			defer stop()
 			return g.deps.RunServer(ctx, ServerConfig{DataDir: g.dataDir, Driver: f.driver, Ingress: f.ingress, Socket: g.socket(),
 				APIAddr: f.apiAddr, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Debug: f.debug,
-				MetricsAddr: f.metricsAddr, AlertWebhooks: f.webhooks, SMTPAddr: f.smtpAddr, AlertFrom: f.mailFrom, AlertTo: f.mailTo, AlertRulesFile: f.alertRules})
+				MetricsAddr: f.metricsAddr, AlertWebhooks: f.webhooks, SMTPAddr: f.smtpAddr, AlertFrom: f.mailFrom, AlertTo: f.mailTo, AlertRulesFile: f.alertRules,
+				AuditWebhooks: f.auditWebhooks, AuditSyslog: f.auditSyslog})
 		},
 	}
 	f.add(c)

@@ -1,0 +1,157 @@
+package api
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/haven-platform/haven/internal/audit"
+	"github.com/haven-platform/haven/internal/auth"
+	"github.com/haven-platform/haven/internal/store/bolt"
+)
+
+// TestRefusalsAreCountedNotRecordedEach: unauthenticated requests leave no
+// record of their own, only a count per source and minute written when
+// the minute closes (here: when the aggregator closes); a known actor's
+// denied calls get a record each up to deniedPerMinute, then are counted.
+func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	au, err := auth.New(st.DB(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	denials := audit.NewAggregator(log, audit.AggregatorOptions{})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Denials: denials, Logger: logger}))
+	t.Cleanup(srv.Close)
+	if err := au.AddUser("vera", "correct horse battery staple", []auth.Binding{{Role: auth.RoleViewer, Env: "prod"}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := au.CreateToken("vera", "test", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/users", strings.NewReader("{}"))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 50 {
+		if code := call(""); code != http.StatusUnauthorized {
+			t.Fatalf("anonymous: %d", code)
+		}
+	}
+	if recs, _ := log.Query(audit.Filter{}); len(recs) != 0 {
+		t.Fatalf("unauthenticated requests wrote %d records of their own, first %+v", len(recs), recs[0])
+	}
+	const denied = deniedPerMinute + 10
+	for range denied {
+		if code := call(tok); code != http.StatusForbidden {
+			t.Fatalf("viewer: %d", code)
+		}
+	}
+	if err := denials.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.Query(audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own int
+	var anonymous, vera uint64
+	for _, r := range recs {
+		switch {
+		case r.Actor == "vera" && r.Count == 0:
+			own++
+		case r.Actor == "vera":
+			vera += r.Count
+		case r.Actor == "anonymous" && r.Action == "authenticate" && r.Result == "denied":
+			anonymous += r.Count
+		default:
+			t.Errorf("unexpected record %+v", r)
+		}
+	}
+	// The calls may straddle a minute boundary, which renews the budget.
+	if anonymous != 50 || own < deniedPerMinute || own+int(vera) != denied {
+		t.Errorf("anonymous counted %d (want 50); vera: %d records of their own (want %d) and %d counted, of %d", anonymous, own, deniedPerMinute, vera, denied)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAnonymousTrafficDoesNotFillTheServerLog: unauthenticated calls and
+// paths no route matches log at debug level only, so anyone cannot grow
+// the server log a line per request.
+func TestAnonymousTrafficDoesNotFillTheServerLog(t *testing.T) {
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	au, err := auth.New(st.DB(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	var out syncBuffer
+	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Logger: logger}))
+	t.Cleanup(srv.Close)
+	for range 20 {
+		for _, path := range []string{"/v1/users", "/v1/no-such-route", "/etc/passwd"} {
+			resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	if n := strings.Count(out.String(), "api call"); n != 0 {
+		t.Errorf("60 anonymous requests logged %d lines:\n%s", n, out.String())
+	}
+}
