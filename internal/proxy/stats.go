@@ -185,6 +185,9 @@ func (s *groupStats) snapshot() GroupStats {
 type backendStats struct {
 	groups     map[string]*groupStats
 	lastListed time.Time
+	// clients are the backend's requests in flight per client address;
+	// they live here to outlast Updates, like the counters.
+	clients clientLimiter
 }
 
 // backendStatsLocked returns the counters of backend name, creating them

@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/haven-platform/haven/internal/spec"
+)
+
+// Defaults of the request limits, for Config and spec.RouteLimits.
+const (
+	// DefaultMaxBodyBytes is the largest request body accepted by default:
+	// 64 MiB. nginx's 1 MiB default breaks ordinary uploads (a phone photo
+	// is larger); 64 MiB fits documents and images, and a route that takes
+	// videos or backups raises it with `limits: {max_body: 2g}`.
+	DefaultMaxBodyBytes = 64 << 20
+	// DefaultBodyReadTimeout is how long the ingress waits, by default, for
+	// the next bytes of a request body: 30s, half of nginx's
+	// client_body_timeout. A client stalled that long without sending a
+	// byte is gone or hostile, and while it waits it holds an upstream
+	// connection.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultMaxConnsPerClient bounds, by default, the requests one client
+	// address may have in flight to one backend: 128. A browser opens at
+	// most 6 connections per host over HTTP/1.1, so this leaves room for an
+	// office behind one NAT address, while one address can no longer take
+	// every upstream connection. Behind a load balancer every request comes
+	// from its address: raise the bound or turn it off (negative).
+	DefaultMaxConnsPerClient = 128
+)
+
+// stallThreshold is how long a read of the client's body must have been
+// blocked, when the upstream fails, for the failure to be the client's: an
+// app server that times out a client dripping its body, and closes the
+// connection, reports nothing wrong with itself.
+const stallThreshold = time.Second
+
+// limits are the request limits of one route, defaults applied. A zero
+// field is no limit.
+type limits struct {
+	maxBody     int64
+	bodyTimeout time.Duration
+	perClient   int32
+}
+
+// limitsFor resolves a route's limits: the route's own value where it sets
+// one, else the Config's (whose negative values mean none).
+func (c Config) limitsFor(rl *spec.RouteLimits) limits {
+	l := limits{maxBody: c.MaxBodyBytes, bodyTimeout: c.BodyReadTimeout, perClient: int32(min(c.MaxConnsPerClient, 1<<30))}
+	if rl != nil {
+		if rl.MaxBodyBytes != 0 {
+			l.maxBody = rl.MaxBodyBytes
+		}
+		if rl.BodyReadTimeout != 0 {
+			l.bodyTimeout = rl.BodyReadTimeout.D()
+		}
+		if rl.MaxConnsPerClient != 0 {
+			l.perClient = int32(min(rl.MaxConnsPerClient, 1<<30))
+		}
+	}
+	l.maxBody, l.bodyTimeout, l.perClient = max(l.maxBody, 0), max(l.bodyTimeout, 0), max(l.perClient, 0)
+	return l
+}
+
+// clientAddr is the key a client's requests are counted under: its IP
+// address, or for IPv6 its /64, since one host usually holds a whole /64
+// and could otherwise pick a fresh address per connection.
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{} // not an IP socket: all such clients share one key
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		if pfx, err := a.Prefix(64); err == nil {
+			a = pfx.Addr()
+		}
+	}
+	return a
+}
+
+// clientLimiter counts one backend's requests in flight per client
+// address. It is sharded so that concurrent requests of different clients
+// rarely meet on a lock; an address's count lives in one shard.
+type clientLimiter struct {
+	shards [16]clientShard
+}
+
+type clientShard struct {
+	mu sync.Mutex
+	n  map[netip.Addr]int32
+	_  [40]byte // a shard per cache line
+}
+
+func (l *clientLimiter) shard(a netip.Addr) *clientShard {
+	b := a.As16()
+	h := (binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])) * 0x9E3779B97F4A7C15
+	return &l.shards[h>>60]
+}
+
+// acquire counts a request of a in flight, unless a has limit already.
+func (l *clientLimiter) acquire(a netip.Addr, limit int32) bool {
+	s := l.shard(a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.n[a]
+	if n >= limit {
+		return false
+	}
+	if s.n == nil {
+		s.n = make(map[netip.Addr]int32)
+	}
+	s.n[a] = n + 1
+	return true
+}
+
+// release ends a request acquire counted; an address at zero is forgotten.
+func (l *clientLimiter) release(a netip.Addr) {
+	s := l.shard(a)
+	s.mu.Lock()
+	if n := s.n[a] - 1; n > 0 {
+		s.n[a] = n
+	} else {
+		delete(s.n, a)
+	}
+	s.mu.Unlock()
+}
+
+// deadliner is what http.ResponseController uses to set the connection's
+// read deadline; net/http's own ResponseWriter has it.
+type deadliner interface{ SetReadDeadline(time.Time) error }
+
+// clientBody is the request body as the upstream reads it. It enforces the
+// route's size limit and per-read timeout, and it remembers how the client
+// failed, if it did: a body that ends in an error is the client's doing (or
+// the limit's), never the upstream's, and RoundTrip must not charge the
+// target's group with it.
+//
+// Its Close leaves the client's body open: the Transport closes request
+// bodies on errors, but the body is offered to another target after a
+// refused connection (see retryable), and the server closes it anyway
+// when the handler returns. ServeHTTP marks it closed then, after which a
+// read fails.
+type clientBody struct {
+	r       io.ReadCloser
+	dl      deadliner // nil without a timeout
+	timeout time.Duration
+	limit   int64 // 0: none
+	n       int64 // bytes read; only the Transport's writer touches it
+
+	started atomic.Bool  // a read began: the body cannot be replayed
+	closed  atomic.Bool  // the handler returned: reading is over
+	eof     atomic.Bool  // the body was read to its end
+	waiting atomic.Int64 // unix nanoseconds when the read in progress began; 0 if none
+	failed  atomic.Pointer[error]
+}
+
+// newClientBody wraps r's body with lim, or returns nil for a request
+// without one. The deadline is set through w when w allows it.
+func newClientBody(w http.ResponseWriter, r *http.Request, lim limits) *clientBody {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	b := &clientBody{r: r.Body, limit: lim.maxBody, timeout: lim.bodyTimeout}
+	if b.timeout > 0 {
+		if d, ok := w.(deadliner); ok {
+			b.dl = d
+		} else {
+			b.dl = http.NewResponseController(w)
+		}
+	}
+	return b
+}
+
+// errBodyAfterHandler is what a read gets after the handler returned: the
+// Transport's writer may outlive a failed request, and the server reuses
+// the connection's reader.
+var errBodyAfterHandler = errors.New("request body read after the request ended")
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errBodyAfterHandler
+	}
+	b.started.Store(true)
+	if b.limit > 0 && int64(len(p)) > b.limit-b.n+1 {
+		p = p[:b.limit-b.n+1] // one byte past the limit tells "at" from "over"
+	}
+	now := time.Now()
+	if b.dl != nil {
+		_ = b.dl.SetReadDeadline(now.Add(b.timeout))
+	}
+	b.waiting.Store(now.UnixNano())
+	n, err := b.r.Read(p)
+	b.waiting.Store(0)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		n -= int(b.n - b.limit)
+		b.n = b.limit
+		err = &http.MaxBytesError{Limit: b.limit}
+	}
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+		if b.dl != nil {
+			// Lift the deadline: the server now watches the connection
+			// for the client going away, and a deadline passing would
+			// cancel the request while its response streams.
+			_ = b.dl.SetReadDeadline(time.Time{})
+		}
+	case err != nil:
+		b.failed.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return nil }
+
+// fault returns the client's body error, if it made the request fail: a
+// read that failed, or one blocked for stallThreshold or more at now (the
+// upstream gave up waiting for a slow client). Nil otherwise.
+func (b *clientBody) fault(now time.Time) error {
+	if b == nil {
+		return nil
+	}
+	if err := b.failed.Load(); err != nil {
+		return *err
+	}
+	if since := b.waiting.Load(); since != 0 && now.UnixNano()-since >= int64(stallThreshold) {
+		return errBodyStalled
+	}
+	return nil
+}
+
+// errBodyStalled is the fault of a client whose body stopped arriving
+// while the upstream waited for it.
+var errBodyStalled = errors.New("request body stalled")
+
+// bodyStatus is the status for a client's body fault: 413 over the limit,
+// 408 too slow, 400 for broken framing or a body cut short.
+func bodyStatus(err error) int {
+	var maxBytes *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &maxBytes):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBodyStalled), errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
+}
