@@ -28,7 +28,7 @@ const statusClientClosed = 499
 // went away cancels it. Neither says anything about the upstream, and an
 // anonymous client must not be able to fail a canary by sending them.
 func classify(r *http.Request, ex *exchange, err error, now time.Time) (status int, upstream bool) {
-	if berr := ex.body.fault(now); berr != nil {
+	if berr := ex.body.fault(now, err); berr != nil {
 		return bodyStatus(berr), false
 	}
 	switch {

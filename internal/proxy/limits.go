@@ -36,10 +36,12 @@ const (
 	DefaultMaxConnsPerClient = 128
 )
 
-// stallThreshold is how long a read of the client's body must have been
-// blocked, when the upstream fails, for the failure to be the client's: an
-// app server that times out a client dripping its body, and closes the
-// connection, reports nothing wrong with itself.
+// stallThreshold is how long a client must have paused in its body for an
+// upstream failure before the body's end to be the client's doing: an app
+// server with a body timeout shorter than the proxy's drops a client that
+// dawdles, and the proxy sees that as a failed write upstream once the
+// client sends again. That says nothing about the app, and a client could
+// otherwise fail a canary by pausing.
 const stallThreshold = time.Second
 
 // limits are the request limits of one route, defaults applied. A zero
@@ -159,6 +161,7 @@ type clientBody struct {
 	closed  atomic.Bool  // the handler returned: reading is over
 	eof     atomic.Bool  // the body was read to its end
 	waiting atomic.Int64 // unix nanoseconds when the read in progress began; 0 if none
+	slowest atomic.Int64 // the longest a read waited for the client, in nanoseconds
 	failed  atomic.Pointer[error]
 }
 
@@ -199,6 +202,9 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	b.waiting.Store(now.UnixNano())
 	n, err := b.r.Read(p)
 	b.waiting.Store(0)
+	if d := int64(time.Since(now)); d > b.slowest.Load() {
+		b.slowest.Store(d) // only the Transport's writer stores
+	}
 	b.n += int64(n)
 	if b.limit > 0 && b.n > b.limit {
 		n -= int(b.n - b.limit)
@@ -222,20 +228,32 @@ func (b *clientBody) Read(p []byte) (int, error) {
 
 func (b *clientBody) Close() error { return nil }
 
-// fault returns the client's body error, if it made the request fail: a
-// read that failed, or one blocked for stallThreshold or more at now (the
-// upstream gave up waiting for a slow client). Nil otherwise.
-func (b *clientBody) fault(now time.Time) error {
+// fault returns the client's body error, if it made the request fail
+// with err: a read of the body that failed; or a pause of stallThreshold
+// or more (in progress at now, or past) when the body was not read to its
+// end or its tail could not be written upstream (the app gave up waiting
+// for a slow client). Nil otherwise. The price: an upstream that really
+// fails during an upload whose client paused that long is not charged.
+func (b *clientBody) fault(now time.Time, err error) error {
 	if b == nil {
 		return nil
 	}
-	if err := b.failed.Load(); err != nil {
-		return *err
+	if ferr := b.failed.Load(); ferr != nil {
+		return *ferr
 	}
-	if since := b.waiting.Load(); since != 0 && now.UnixNano()-since >= int64(stallThreshold) {
+	since := b.waiting.Load()
+	paused := since != 0 && now.UnixNano()-since >= int64(stallThreshold) || b.slowest.Load() >= int64(stallThreshold)
+	if paused && (!b.eof.Load() || isWriteError(err)) {
 		return errBodyStalled
 	}
 	return nil
+}
+
+// isWriteError reports whether err happened writing to a connection
+// ("readfrom" is the Transport copying a body into one).
+func isWriteError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "write" || op.Op == "readfrom")
 }
 
 // errBodyStalled is the fault of a client whose body stopped arriving
