@@ -191,6 +191,12 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, errBodyAfterHandler
 	}
+	if b.eof.Load() {
+		// No deadline past the end: the server is now reading the
+		// connection in the background, to notice the client leave, and
+		// a deadline passing there would cancel the request.
+		return 0, io.EOF
+	}
 	b.started.Store(true)
 	if b.limit > 0 && int64(len(p)) > b.limit-b.n+1 {
 		p = p[:b.limit-b.n+1] // one byte past the limit tells "at" from "over"
@@ -215,9 +221,8 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		b.eof.Store(true)
 		if b.dl != nil {
-			// Lift the deadline: the server now watches the connection
-			// for the client going away, and a deadline passing would
-			// cancel the request while its response streams.
+			// Lift the deadline (net/http does too, when the body ends):
+			// a response may stream for as long as it likes.
 			_ = b.dl.SetReadDeadline(time.Time{})
 		}
 	case err != nil:

@@ -119,11 +119,11 @@ type Config struct {
 	// Default 10s.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included, for
-	// Server. Default none, and best left so: BodyReadTimeout already
-	// bounds a slow body, while a whole-request deadline also cuts off
-	// streamed responses (net/http cancels a request's context when its
-	// connection's read deadline passes, even after the body was read) and
-	// uploads longer than it.
+	// Server. Default none: BodyReadTimeout answers a stalled body with
+	// 408 and MaxConnsPerClient bounds how many bodies one client can
+	// drip at once, while a whole-request deadline would cut off large
+	// uploads on slow lines (it was 5m, which let each slow body hold an
+	// upstream connection for five minutes).
 	ReadTimeout time.Duration
 	// IdleTimeout closes idle client keep-alive connections, for Server.
 	// Default 120s.
