@@ -180,7 +180,10 @@ func TestIdentityHeadersFromSocket(t *testing.T) {
 // server hands "PRI * HTTP/2.0" to the handler, which must not forward it
 // as an HTTP/1.1 request.
 func TestH2CPrefaceRefused(t *testing.T) {
-	u := newUpstream(t, "u", nil)
+	u := newUpstream(t, "u", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Echo-Upgrade", r.Header.Get("Upgrade"))
+		w.Header().Set("Echo-Settings", r.Header.Get("Http2-Settings"))
+	})
 	p := New(Config{})
 	p.Update(oneBackend("b", u.Target))
 	front := newFront(t, p)
@@ -193,6 +196,14 @@ func TestH2CPrefaceRefused(t *testing.T) {
 	}
 	if n := u.hits.Load(); n != 0 {
 		t.Errorf("upstream saw %d requests, want 0", n)
+	}
+
+	// Nor is an HTTP/1.1 upgrade to h2c passed on: the app would switch,
+	// and the client's next requests would travel inside, unrouted.
+	resp, _, _ = rawExchange(t, front, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", false)
+	if resp.StatusCode != 200 || resp.Header.Get("Echo-Upgrade") != "" || resp.Header.Get("Echo-Settings") != "" {
+		t.Errorf("h2c upgrade: %d, upstream saw Upgrade %q, HTTP2-Settings %q; want 200 as plain HTTP/1.1",
+			resp.StatusCode, resp.Header.Get("Echo-Upgrade"), resp.Header.Get("Echo-Settings"))
 	}
 }
 

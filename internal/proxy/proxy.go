@@ -270,6 +270,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(rec, r, ex, http.StatusHTTPVersionNotSupported, "this ingress speaks HTTP/1.1 only; HTTP/2 needs TLS")
 		return
 	}
+	if up := r.Header["Upgrade"]; len(up) > 0 && hasToken(up, "h2c") {
+		// An h2c upgrade would hand the client an HTTP/2 connection to
+		// the app, on which its next requests bypass routing and limits
+		// ("h2c smuggling"). Without the header the request goes on as
+		// HTTP/1.1, which is what the client falls back to.
+		delete(r.Header, "Upgrade")
+		delete(r.Header, "Http2-Settings")
+	}
 	if len(r.TransferEncoding) > 0 {
 		// RFC 9112 §6.1: after a request with both Transfer-Encoding and
 		// Content-Length, the server must close the connection, the two
@@ -358,6 +366,19 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	case ex.path != pr.In.URL.Path:
 		u.Path, u.RawPath = ex.path, ""
 	}
+}
+
+// hasToken reports whether a comma-separated header's values hold token,
+// in any case.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // proxyHeader reports whether a request header (in canonical form) is one
