@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,4 +79,21 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkClientLimiter is the per-client bound's cost per request: an
+// acquire and a release, from parallel clients of different addresses.
+func BenchmarkClientLimiter(b *testing.B) {
+	var l clientLimiter
+	var next atomic.Uint32
+	b.RunParallel(func(pb *testing.PB) {
+		n := next.Add(1)
+		a := netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)})
+		for pb.Next() {
+			if !l.acquire(a, 128) {
+				b.Fatal("refused")
+			}
+			l.release(a)
+		}
+	})
 }

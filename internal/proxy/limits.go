@@ -175,9 +175,9 @@ func newClientBody(w http.ResponseWriter, r *http.Request, lim limits) *clientBo
 	if b.timeout > 0 {
 		if d, ok := w.(deadliner); ok {
 			b.dl = d
-		} else {
-			b.dl = http.NewResponseController(w)
-		}
+		} else if rc := http.NewResponseController(w); rc.SetReadDeadline(time.Time{}) == nil {
+			b.dl = rc // a wrapped ResponseWriter that can
+		} // else a writer that cannot (httptest's): no timeout
 	}
 	return b
 }
@@ -226,7 +226,8 @@ func (b *clientBody) Read(p []byte) (int, error) {
 			_ = b.dl.SetReadDeadline(time.Time{})
 		}
 	case err != nil:
-		b.failed.CompareAndSwap(nil, &err)
+		ferr := err // a copy, so that err itself stays on the stack
+		b.failed.CompareAndSwap(nil, &ferr)
 	}
 	return n, err
 }
