@@ -53,17 +53,18 @@ type limits struct {
 }
 
 // limitsFor resolves a route's limits: the route's own value where it sets
-// one, else the Config's (whose negative values mean none).
+// one (more than zero: a route cannot turn a limit off), else the
+// Config's (whose negative values mean none).
 func (c Config) limitsFor(rl *spec.RouteLimits) limits {
 	l := limits{maxBody: c.MaxBodyBytes, bodyTimeout: c.BodyReadTimeout, perClient: int32(min(c.MaxConnsPerClient, 1<<30))}
 	if rl != nil {
-		if rl.MaxBodyBytes != 0 {
+		if rl.MaxBodyBytes > 0 {
 			l.maxBody = rl.MaxBodyBytes
 		}
-		if rl.BodyReadTimeout != 0 {
+		if rl.BodyReadTimeout > 0 {
 			l.bodyTimeout = rl.BodyReadTimeout.D()
 		}
-		if rl.MaxConnsPerClient != 0 {
+		if rl.MaxConnsPerClient > 0 {
 			l.perClient = int32(min(rl.MaxConnsPerClient, 1<<30))
 		}
 	}
