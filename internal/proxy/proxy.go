@@ -107,8 +107,9 @@ type Config struct {
 	BodyReadTimeout time.Duration
 	// MaxConnsPerClient bounds the requests one client address (an IPv6
 	// client: its /64) may have in flight to one backend, responses
-	// included, and so the upstream connections it can hold; beyond it
-	// the client is answered 429. Default DefaultMaxConnsPerClient (128);
+	// included (an upgraded connection, a WebSocket, counts while it is
+	// open), and so the upstream connections it can hold; beyond it the
+	// client is answered 429. Default DefaultMaxConnsPerClient (128);
 	// negative: none.
 	MaxConnsPerClient int
 
