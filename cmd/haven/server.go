@@ -166,7 +166,8 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 		return err
 	}
 	defer accessLog.Close()
-	ingress := proxy.New(proxy.Config{AccessLog: accessLog, Logger: logger.With("component", "proxy")})
+	ingress := proxy.New(proxy.Config{AccessLog: accessLog, Logger: logger.With("component", "proxy"),
+		MaxBodyBytes: cfg.IngressMaxBodyMiB << 20, BodyReadTimeout: cfg.IngressBodyTimeout, MaxConnsPerClient: cfg.IngressMaxConnsPerClient})
 	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: ingress, Secrets: secretStore, Logs: logStore, Logger: logger})
 	ctl := &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: secretStore, LogStore: logStore, MetricsStore: metricStore}
 	collector := collect.New(collect.Config{

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,12 @@ type ServerConfig struct {
 	Driver string
 	// Ingress is the address the ingress proxy listens on.
 	Ingress string
+	// IngressMaxBodyMiB, IngressBodyTimeout and IngressMaxConnsPerClient
+	// are the ingress's default request limits (proxy.Config; routes
+	// override them): 0 takes the proxy's default, negative turns it off.
+	IngressMaxBodyMiB        int64
+	IngressBodyTimeout       time.Duration
+	IngressMaxConnsPerClient int
 	// Socket is the API's unix socket path.
 	Socket string
 	// APIAddr is where the API serves TLS ("" for the socket only).

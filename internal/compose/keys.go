@@ -92,6 +92,7 @@ var (
 	xHavenServiceRule = &keyRule{fields: map[string]*keyRule{
 		"routes": {items: &keyRule{fields: map[string]*keyRule{
 			"host": nil, "path": nil, "port": nil, "strip_prefix": nil,
+			"limits": {fields: map[string]*keyRule{"max_body": nil, "body_timeout": nil, "max_conns_per_client": nil}},
 		}}},
 		"healthcheck": {fields: map[string]*keyRule{
 			"type": nil, "path": nil, "port": nil, "interval": nil, "timeout": nil, "retries": nil, "start_period": nil,

@@ -22,6 +22,10 @@ import (
 //	      path: /api           # path prefix, default "/"
 //	      port: 8080           # required: the container port
 //	      strip_prefix: false  # remove path before forwarding
+//	      limits:              # override the ingress's request limits
+//	        max_body: 10m      # bytes, or a size in k, m, g (binary); default 64m
+//	        body_timeout: 10s  # longest wait for the next body bytes; default 30s
+//	        max_conns_per_client: 32 # requests in flight per client address; default 128
 //	  healthcheck:             # run by the agent; replaces compose's healthcheck
 //	    type: http             # required: http | tcp
 //	    path: /healthz         # http only, default "/"
@@ -222,7 +226,48 @@ func (x xval) route(v any) (spec.Route, bool) {
 		r.StripPrefix, okb = x.at("strip_prefix").boolean(s)
 		ok = ok && okb
 	}
+	if l, found := obj["limits"]; found && l != nil {
+		var okl bool
+		r.Limits, okl = x.at("limits").limits(l)
+		ok = ok && okl
+	}
 	return r, ok
+}
+
+// limits reads a route's limits: every key optional, each value more than
+// zero (leave a key out for the ingress default). Nil when none is set.
+func (x xval) limits(v any) (*spec.RouteLimits, bool) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		x.bad("must be a mapping like `{max_body: 10m, body_timeout: 10s, max_conns_per_client: 32}`, not %s", describe(v))
+		return nil, false
+	}
+	var l spec.RouteLimits
+	ok = true
+	if raw, found := obj["max_body"]; found {
+		n, okn := x.at("max_body").size(raw)
+		l.MaxBodyBytes, ok = n, ok && okn
+	}
+	if raw, found := obj["body_timeout"]; found {
+		d, okd := x.at("body_timeout").duration(raw)
+		if okd && d == 0 {
+			x.at("body_timeout").bad("must be more than 0s (leave it out for the default, %s)", "30s")
+			okd = false
+		}
+		l.BodyReadTimeout, ok = d, ok && okd
+	}
+	if raw, found := obj["max_conns_per_client"]; found {
+		n, okn := x.at("max_conns_per_client").integer(raw)
+		if okn && n < 1 {
+			x.at("max_conns_per_client").bad("%d must be 1 or more (leave it out for the default, 128)", n)
+			okn = false
+		}
+		l.MaxConnsPerClient, ok = n, ok && okn
+	}
+	if !ok || l == (spec.RouteLimits{}) {
+		return nil, ok
+	}
+	return &l, true
 }
 
 func (x xval) health(v any) *spec.HealthCheck {
@@ -652,6 +697,57 @@ func (x xval) number(v any) (float64, bool) {
 	}
 	x.bad("must be a number, not %s", describe(v))
 	return 0, false
+}
+
+// sizeUnits are the multipliers of size suffixes: binary, like nginx's
+// client_max_body_size and compose's memory limits ("10m" is 10 MiB).
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+}
+
+// size reads a byte size more than zero: a whole number of bytes, or a
+// number with a unit (10m, 1.5g, 512KiB).
+func (x xval) size(v any) (int64, bool) {
+	var n float64
+	unit := ""
+	switch t := v.(type) {
+	case int:
+		n = float64(t)
+	case int64:
+		n = float64(t)
+	case uint64:
+		n = float64(t)
+	case float64:
+		n = t
+	case string:
+		s := strings.ToLower(strings.TrimSpace(t))
+		i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		if i < 0 {
+			i = len(s)
+		}
+		f, err := strconv.ParseFloat(s[:i], 64)
+		if _, known := sizeUnits[strings.TrimSpace(s[i:])]; err != nil || !known {
+			x.bad("%q is not a size; write bytes (1048576) or a number with k, m or g (10m is 10 MiB)", t)
+			return 0, false
+		}
+		n, unit = f, strings.TrimSpace(s[i:])
+	default:
+		x.bad("must be a size like 10m or 1048576, not %s", describe(v))
+		return 0, false
+	}
+	b := n * float64(sizeUnits[unit])
+	switch {
+	case math.IsNaN(b) || b < 1:
+		x.bad("%v must be at least 1 byte (leave it out for the default, 64m)", v)
+		return 0, false
+	case b > 1<<50:
+		x.bad("%v is more than a petabyte; write a size like 10g", v)
+		return 0, false
+	}
+	return int64(b), true
 }
 
 func (x xval) port(v any) (int, bool) {

@@ -36,9 +36,16 @@ var _ http.RoundTripper = (*balancer)(nil)
 // one bad request, retried, eject every target in turn.
 func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex := exchangeFrom(req.Context())
-	var body *replayBody
-	if req.Body != nil && req.Body != http.NoBody {
-		body = &replayBody{r: req.Body}
+	body := ex.body
+	switch {
+	case body != nil && req.Body != nil:
+		// Past ReverseProxy's wrapper, whose Close (by the Transport, on
+		// a refused connection) would end the body before a retry could
+		// read it; clientBody stops reads once the handler returned, as
+		// the wrapper does.
+		req.Body = body
+	case body == nil && req.Body != nil && req.Body != http.NoBody:
+		body = &clientBody{r: req.Body} // not from ServeHTTP; still replayable
 		req.Body = body
 	}
 
@@ -94,8 +101,16 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNoTargets
 	}
 	// Only the last failure is charged: an earlier one was retried, and
-	// what the client sees is the last.
-	last.stats.record(errorStatus(req, lastErr), time.Since(lastStart))
+	// what the client sees is the last. A failure of the client's own (see
+	// classify) is not the group's: a broken body reaches no counter, and
+	// a client that went away counts as a request, with the time it
+	// waited, but not as an error.
+	now := time.Now()
+	status, upstream := classify(req, ex, lastErr, now)
+	ex.failStatus = status
+	if upstream || status == statusClientClosed {
+		last.stats.record(status, now.Sub(lastStart))
+	}
 	return nil, lastErr
 }
 
@@ -118,7 +133,7 @@ func (p *Proxy) refresh(ex *exchange) bool {
 	return true
 }
 
-func retryable(req *http.Request, body *replayBody, dial bool) bool {
+func retryable(req *http.Request, body *clientBody, dial bool) bool {
 	if dial {
 		return body == nil || !body.started.Load()
 	}
@@ -138,22 +153,6 @@ func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }
-
-// replayBody lets a request body be offered to a second target when the
-// first could not be dialled: it records whether reading started, and its
-// Close leaves the client's body open, because the Transport closes request
-// bodies on errors and the server closes it anyway when the handler returns.
-type replayBody struct {
-	r       io.ReadCloser
-	started atomic.Bool // read by RoundTrip, set by the Transport's writer
-}
-
-func (b *replayBody) Read(p []byte) (int, error) {
-	b.started.Store(true)
-	return b.r.Read(p)
-}
-
-func (b *replayBody) Close() error { return nil }
 
 // releaseBody ends a request's claim on its target when the ReverseProxy
 // closes the response body, which it always does, also on errors. Counting

@@ -28,5 +28,31 @@
 // balancer picks a target per attempt, so a retry on another target is
 // invisible to the ReverseProxy, which sees one round trip.
 //
+// Whose fault: only the upstream's failures (refused or reset connections,
+// timeouts waiting for it, its 5xx) count as errors of the target's group.
+// A client's own (a body with broken chunked framing or cut short: 400;
+// too slow, or paused a second or more before the app gave up on it: 408;
+// over the size limit: 413; gone: 499) never do, or an anonymous client
+// could fail a healthy canary. The body is wrapped (clientBody) so that
+// its failures are known at the source, whatever error the Transport
+// reports afterwards.
+//
+// Limits: each route has a body size limit (a declared Content-Length over
+// it is refused before any upstream is contacted), a per-read body
+// timeout, and a bound on the requests one client address (an IPv6 /64)
+// may have in flight to the backend (429 beyond it), which bounds the
+// upstream connections slow clients can hold. Config has the defaults
+// (64 MiB, 30s, 128), spec.RouteLimits the per-route overrides. A refused
+// request gets Connection: close.
+//
+// HTTP/1.1 hygiene: the client's X-Forwarded-*, Forwarded, X-Real-IP and
+// the other headers apps read a client's identity or original URL from
+// (see proxyHeader) are dropped; X-Forwarded-For/Host/Proto and X-Real-IP
+// are rebuilt from the socket. The h2c preface (PRI * HTTP/2.0) is
+// answered 505 and an Upgrade: h2c is not passed on: this ingress speaks
+// HTTP/1.1 to clients. A chunked request closes its connection after the
+// response (RFC 9112 §6.1: Go's server drops a Content-Length sent beside
+// Transfer-Encoding, so it is never forwarded, but keeps no trace of it).
+//
 // May import: spec and stdlib.
 package proxy

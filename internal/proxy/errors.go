@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // statusClientClosed is nginx's convention for a request whose client went
@@ -14,24 +16,32 @@ import (
 // it.
 const statusClientClosed = 499
 
-// errorStatus maps an error from the balancer to the status the client
-// gets. It is shared by serveError and the group statistics, so a group is
-// charged with exactly the errors its clients saw.
-func errorStatus(r *http.Request, err error) int {
-	var maxBytes *http.MaxBytesError
-	switch {
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return statusClientClosed
-	case errors.As(err, &maxBytes):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errNoTargets):
-		return http.StatusServiceUnavailable
-	case isDialError(err):
-		return http.StatusBadGateway
-	case isTimeout(err):
-		return http.StatusGatewayTimeout
+// classify decides what a failed request's client gets, and whether the
+// failure is the upstream's, to be charged to the target's group. It is
+// shared by the balancer, which records the group's statistics, and
+// serveError, so a group is charged with exactly the upstream failures its
+// clients saw.
+//
+// The client's own failures come first: a body that broke (bad chunked
+// framing, cut short, over the limit, too slow) makes the upstream request
+// fail too, with whatever error the Transport saw last, and a client that
+// went away cancels it. Neither says anything about the upstream, and an
+// anonymous client must not be able to fail a canary by sending them.
+func classify(r *http.Request, ex *exchange, err error, now time.Time) (status int, upstream bool) {
+	if berr := ex.body.fault(now, err); berr != nil {
+		return bodyStatus(berr), false
 	}
-	return http.StatusBadGateway
+	switch {
+	case r.Context().Err() != nil:
+		return statusClientClosed, false
+	case errors.Is(err, errNoTargets):
+		return http.StatusServiceUnavailable, false
+	case isDialError(err):
+		return http.StatusBadGateway, true
+	case isTimeout(err):
+		return http.StatusGatewayTimeout, true
+	}
+	return http.StatusBadGateway, true
 }
 
 // serveError is the ReverseProxy's ErrorHandler: the one place an upstream
@@ -39,11 +49,19 @@ func errorStatus(r *http.Request, err error) int {
 func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	ex := exchangeFrom(r.Context())
 	name := ex.backend.name
-	switch status := errorStatus(r, err); status {
+	status := ex.failStatus // set by the balancer, which saw the failure first
+	if status == 0 {
+		status, _ = classify(r, ex, err, time.Now())
+	}
+	switch status {
 	case statusClientClosed:
 		ex.status = status // the client went away; nobody reads a page
+	case http.StatusBadRequest:
+		p.refuse(w, r, ex, status, "the request body could not be read (broken chunked encoding, or cut short)")
+	case http.StatusRequestTimeout:
+		p.refuse(w, r, ex, status, "the request body arrived too slowly")
 	case http.StatusRequestEntityTooLarge:
-		p.writeError(w, r, ex, status, "request body larger than the limit")
+		p.refuse(w, r, ex, status, fmt.Sprintf("request body larger than the limit of %d bytes", ex.backend.limits.maxBody))
 	case http.StatusServiceUnavailable:
 		p.writeError(w, r, ex, status, "service "+name+" has no healthy instances")
 	case http.StatusGatewayTimeout:
@@ -55,6 +73,23 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		p.log.Debug("upstream error", "request_id", ex.id, "backend", name, "status", ex.status, "err", err)
 	}
 }
+
+// refuse answers with an error page and closes the connection: the client
+// broke the protocol or a limit, and what follows on its connection (the
+// rest of a body nobody read, say) cannot be trusted to frame a next
+// request. A body still unread gets lingerAfterRefusal to arrive, for the
+// server's attempt to drain it, so refused clients cannot pile up.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, ex *exchange, status int, msg string) {
+	w.Header().Set("Connection", "close")
+	if r.Body != nil && r.Body != http.NoBody && (ex.body == nil || !ex.body.eof.Load()) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(lingerAfterRefusal))
+	}
+	p.writeError(w, r, ex, status, msg)
+}
+
+// lingerAfterRefusal is how long a refused request's unread body may keep
+// arriving before the connection is dropped.
+const lingerAfterRefusal = 2 * time.Second
 
 func isTimeout(err error) bool {
 	var ne net.Error

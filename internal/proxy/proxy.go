@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -88,15 +89,42 @@ type Config struct {
 	// so the proxy usually closes first and rarely reuses a dying connection.
 	UpstreamIdleTimeout time.Duration
 
-	// MaxBodyBytes limits request bodies (413 beyond it); 0 means no limit.
+	// The next three are the defaults of the request limits; a route's
+	// spec.RouteLimits overrides each of them. A client over a limit is
+	// answered with a 4xx and its connection is closed; none of it counts
+	// against the target's group in Stats.
+
+	// MaxBodyBytes limits request bodies: a declared Content-Length over it
+	// is answered 413 before any upstream is contacted, and a chunked body
+	// that grows past it is cut off there and answered 413. Default
+	// DefaultMaxBodyBytes (64 MiB); negative: no limit.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds the wait for each read of a request body, so
+	// a client that stops sending is answered 408 instead of holding an
+	// upstream connection. It is per read, not per body, so a large upload
+	// on a slow line still gets through. Default DefaultBodyReadTimeout
+	// (30s); negative: none.
+	BodyReadTimeout time.Duration
+	// MaxConnsPerClient bounds the requests one client address (an IPv6
+	// client: its /64) may have in flight to one backend, responses
+	// included (an upgraded connection, a WebSocket, counts while it is
+	// open), and so the upstream connections it can hold; beyond it the
+	// client is answered 429. Default DefaultMaxConnsPerClient (128);
+	// negative: none.
+	MaxConnsPerClient int
+
 	// MaxHeaderBytes limits request headers, for Server. Default 64 KiB.
 	MaxHeaderBytes int
-	// ReadHeaderTimeout, for Server. Default 10s.
+	// ReadHeaderTimeout bounds reading a request's headers, for Server, so
+	// that headers dripped a byte at a time do not hold a connection.
+	// Default 10s.
 	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading a whole request, body included, for Server.
-	// Default 5m: long enough for real uploads, short enough that a body
-	// dripped a byte at a time does not hold a connection forever.
+	// ReadTimeout bounds reading a whole request, body included, for
+	// Server. Default none: BodyReadTimeout answers a stalled body with
+	// 408 and MaxConnsPerClient bounds how many bodies one client can
+	// drip at once, while a whole-request deadline would cut off large
+	// uploads on slow lines (it was 5m, which let each slow body hold an
+	// upstream connection for five minutes).
 	ReadTimeout time.Duration
 	// IdleTimeout closes idle client keep-alive connections, for Server.
 	// Default 120s.
@@ -121,8 +149,16 @@ func (c Config) withDefaults() Config {
 	def(&c.ResponseHeaderTimeout, 60*time.Second)
 	def(&c.UpstreamIdleTimeout, 50*time.Second)
 	def(&c.ReadHeaderTimeout, 10*time.Second)
-	def(&c.ReadTimeout, 5*time.Minute)
 	def(&c.IdleTimeout, 120*time.Second)
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxConnsPerClient == 0 {
+		c.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
 	}
@@ -204,7 +240,11 @@ type exchange struct {
 	target   *target
 	group    string // the target's group
 	attempts int
-	status   int // upstream status, or one set by serveError
+	status   int         // upstream status, or one set by serveError
+	body     *clientBody // nil for a request without a body
+	// failStatus is what the balancer decided a failed request gets (see
+	// classify), for serveError; 0 until then.
+	failStatus int
 }
 
 type exchangeKey struct{}
@@ -223,7 +263,32 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// broken response body with panic(http.ErrAbortHandler).
 		defer p.logAccess(time.Now(), r, rec, ex)
 	}
-	w.Header().Set("X-Request-Id", ex.id)
+	h := w.Header()
+	h.Set("X-Request-Id", ex.id)
+	if r.ProtoMajor != 1 || r.Method == "PRI" {
+		// Go's server hands the h2c preface ("PRI * HTTP/2.0") to the
+		// handler; forwarded, it would reach the app as an HTTP/1.1 request.
+		p.refuse(rec, r, ex, http.StatusHTTPVersionNotSupported, "this ingress speaks HTTP/1.1 only; HTTP/2 needs TLS")
+		return
+	}
+	if up := r.Header["Upgrade"]; len(up) > 0 && hasToken(up, "h2c") {
+		// An h2c upgrade would hand the client an HTTP/2 connection to
+		// the app, on which its next requests bypass routing and limits
+		// ("h2c smuggling"). Without the header the request goes on as
+		// HTTP/1.1, which is what the client falls back to.
+		delete(r.Header, "Upgrade")
+		delete(r.Header, "Http2-Settings")
+	}
+	if len(r.TransferEncoding) > 0 {
+		// RFC 9112 §6.1: after a request with both Transfer-Encoding and
+		// Content-Length, the server must close the connection, the two
+		// framings having possibly been read differently by someone on the
+		// way. Go's server drops the Content-Length (so it is never
+		// forwarded) but keeps the connection open, and leaves no trace of
+		// whether one was sent; so every chunked request closes its
+		// connection. That costs little: browsers send lengths.
+		h.Set("Connection", "close")
+	}
 
 	ex.table, ex.host, ex.path = p.table.Load(), canonicalHost(r.Host), cleanPath(r.URL.Path)
 	rt, ok := ex.table.match(ex.host, ex.path)
@@ -239,24 +304,53 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(rec, r, ex, http.StatusServiceUnavailable, "service "+rt.backend.name+" has no healthy instances")
 		return
 	}
-	if limit := p.cfg.MaxBodyBytes; limit > 0 {
-		if r.ContentLength > limit {
-			p.writeError(rec, r, ex, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
+	lim := rt.backend.limits
+	if lim.maxBody > 0 && r.ContentLength > lim.maxBody {
+		p.refuse(rec, r, ex, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, lim.maxBody))
+		return
+	}
+	if lim.perClient > 0 {
+		a := clientAddr(r)
+		if !rt.backend.clients.acquire(a, lim.perClient) {
+			p.refuse(rec, r, ex, http.StatusTooManyRequests, fmt.Sprintf("more than %d requests in flight from your address to service %s", lim.perClient, rt.backend.name))
 			return
 		}
-		r.Body = http.MaxBytesReader(rec, r.Body, limit)
+		defer rt.backend.clients.release(a)
+	}
+	if ex.body = newClientBody(w, r, lim); ex.body != nil {
+		r.Body = ex.body
 	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	if b := ex.body; b != nil {
+		b.closed.Store(true)
+		if b.dl != nil && !b.eof.Load() {
+			// The upstream answered without reading the whole body; the
+			// server will now read (and drop) some of the rest, bounded
+			// by this.
+			_ = b.dl.SetReadDeadline(time.Now().Add(b.timeout))
+		}
+	}
 }
 
 // rewrite builds the upstream request. ReverseProxy has already removed
-// hop-by-hop headers and every client-supplied Forwarded and X-Forwarded-*
-// header (it does so whenever Rewrite is set), so SetXForwarded writes
-// values taken from the socket only. Host is kept: apps see the public host.
-// The balancer fills in URL.Host per attempt.
+// hop-by-hop headers and the client's Forwarded, X-Forwarded-For,
+// X-Forwarded-Host and X-Forwarded-Proto (it does so whenever Rewrite is
+// set), so SetXForwarded writes values taken from the socket only; the
+// other headers apps read the client's identity from are dropped too (see
+// proxyHeader), and X-Real-IP is rebuilt from the socket. Host is kept:
+// apps see the public host. The balancer fills in URL.Host per attempt.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	ex := exchangeFrom(pr.In.Context())
+	out := pr.Out.Header
+	for k := range out {
+		if proxyHeader(k) {
+			delete(out, k)
+		}
+	}
 	pr.SetXForwarded()
+	if xff := out["X-Forwarded-For"]; len(xff) == 1 {
+		out["X-Real-Ip"] = xff // the socket's address alone; read-only, so shared
+	}
 	pr.Out.Header.Set("X-Request-Id", ex.id)
 	u := pr.Out.URL
 	u.Scheme = "http"
@@ -273,6 +367,36 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	case ex.path != pr.In.URL.Path:
 		u.Path, u.RawPath = ex.path, ""
 	}
+}
+
+// hasToken reports whether a comma-separated header's values hold token,
+// in any case.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// proxyHeader reports whether a request header (in canonical form) is one
+// that only a proxy may set: apps and their frameworks read the client's
+// address, the original scheme, host, port, path prefix or URL from these
+// when they trust the proxy in front, so a client's own must never pass.
+// A switch, not a map: no hashing for the ten-odd headers of a request.
+func proxyHeader(k string) bool {
+	switch k {
+	case "X-Real-Ip", "X-Client-Ip", "Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip",
+		"X-Cluster-Client-Ip", "X-Original-Forwarded-For", "X-Forwarded", "Forwarded-For",
+		"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+		"X-Forwarded-Uri", "X-Forwarded-Method", "X-Url-Scheme", "Front-End-Https",
+		"X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "X-Original-Method":
+		return true
+	}
+	return false
 }
 
 // modifyResponse drops an upstream X-Request-Id: the proxy's own is already
@@ -324,11 +448,11 @@ func (p *Proxy) Update(backends []Backend) {
 	now := p.clock()
 
 	live := make(map[targetKey]*target)
-	bs := make([]*backend, len(backends))
-	routes := make([][]spec.Route, len(backends))
-	for i, b := range backends {
-		be := &backend{name: b.Name, members: make([]member, 0, len(b.Targets))}
+	bs := make([]*backend, 0, len(backends))
+	routes := make([][]spec.Route, 0, len(backends))
+	for _, b := range backends {
 		stats := p.backendStatsLocked(b.Name, now)
+		be := &backend{name: b.Name, members: make([]member, 0, len(b.Targets)), clients: &stats.clients}
 		for g := range b.Weights {
 			stats.group(g, now) // a group about to get traffic reads as 0, not missing
 		}
@@ -346,7 +470,23 @@ func (p *Proxy) Update(backends []Backend) {
 			be.members = append(be.members, member{t: t, stats: stats.group(tg.Group, now)})
 		}
 		be.split(b.Weights)
-		bs[i], routes[i] = be, b.Routes
+		// Limits are per route, but the table gives each route only its
+		// backend: routes with their own limits get a copy of the backend
+		// carrying them. The copies share everything else, all of it
+		// immutable, and the per-client counts, which are per backend.
+		var byLimits []*backend
+		for _, r := range b.Routes {
+			l := p.cfg.limitsFor(r.Limits)
+			i := slices.IndexFunc(byLimits, func(c *backend) bool { return c.limits == l })
+			if i < 0 {
+				c := *be
+				c.limits = l
+				byLimits, i = append(byLimits, &c), len(byLimits)
+				bs, routes = append(bs, &c), append(routes, nil)
+			}
+			k := len(bs) - len(byLimits) + i
+			routes[k] = append(routes[k], r)
+		}
 	}
 	p.expireStatsLocked(now)
 	for k, t := range p.targets {

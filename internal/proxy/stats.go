@@ -61,7 +61,9 @@ func bucketOf(d time.Duration) int {
 // A request counts once, in the group of the target that produced its
 // outcome: a request retried after a refused connection counts only where
 // it was finally answered, because that is what the client saw. Requests
-// answered 503 for want of any target reach no group and are not counted.
+// answered 503 for want of any target reach no group and are not counted,
+// and neither are requests refused for the client's own doing: over a
+// limit (413, 429), or whose body broke or came too slowly (400, 408).
 type GroupStats struct {
 	// Requests is the number of requests answered by (or failed at) a
 	// target of the group.
@@ -69,7 +71,7 @@ type GroupStats struct {
 	// Errors counts responses with a status of 500 or more from the
 	// upstream, plus the proxy's own 502 and 504 when the group's target
 	// failed (unreachable, reset, timed out). Clients that went away (499)
-	// and bodies over the limit (413) are not errors of the group.
+	// count as requests, not errors; see classify for whose fault is whose.
 	Errors uint64
 	// Buckets counts requests by latency, measured from the moment the
 	// attempt on the group's target started to the arrival of the response
@@ -185,6 +187,9 @@ func (s *groupStats) snapshot() GroupStats {
 type backendStats struct {
 	groups     map[string]*groupStats
 	lastListed time.Time
+	// clients are the backend's requests in flight per client address;
+	// they live here to outlast Updates, like the counters.
+	clients clientLimiter
 }
 
 // backendStatsLocked returns the counters of backend name, creating them
