@@ -44,7 +44,7 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 	if err := au.AddUser("vera", "correct horse battery staple", []auth.Binding{{Role: auth.RoleViewer, Env: "prod"}}); err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := au.CreateToken("vera", "test", nil, time.Hour)
+	tok, _, err := au.Login(t.Context(), "vera", "correct horse battery staple", "", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,5 +2,6 @@
 // handlers that call package control. It is the only place that maps errors
 // to HTTP status codes (see errorKind).
 //
-// May import: spec, store, driver, agent, control.
+// May import: spec, store, driver, control, auth, audit, secrets, alerts,
+// logs.
 package api
