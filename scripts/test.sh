@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command, for a newcomer and for CI alike (.ci/run calls it):
 # installs what the tests need on a fresh machine of this kind (Go and a
-# running Docker Engine are assumed), checks formatting and vet, then runs
+# running Docker Engine are assumed), checks formatting, vet and staticcheck,
+# then runs
 # every test. Extra arguments go to `go test` (e.g. -run TestX ./internal/proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,13 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# staticcheck, pinned; installed into GOPATH/bin on first use (the Go module
+# proxy is reachable here). staticcheck.conf says which checks and why.
+staticcheck="$(go env GOPATH)/bin/staticcheck"
+if ! "$staticcheck" -version 2>/dev/null | grep -q '0.8.2'; then
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+"$staticcheck" ./...
 
 if [ $# -eq 0 ]; then
   set -- ./...

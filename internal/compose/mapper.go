@@ -98,9 +98,7 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 	out.Ports = m.ports(s)
 	out.Expose = m.expose(s)
 	out.Volumes = m.volumes(s)
-	for _, n := range s.NetworksByPriority() {
-		out.Networks = append(out.Networks, n)
-	}
+	out.Networks = append(out.Networks, s.NetworksByPriority()...)
 	sort.Strings(out.Networks)
 	out.DependsOn = m.dependsOn(s)
 	out.Health = m.health(s)

@@ -71,7 +71,7 @@ func TestValidate(t *testing.T) {
 			a.Services[0].Alerts = []AlertRule{{Name: "x", Metric: "cpu_cores", Op: "=", Severity: "info"}}
 		}, `alert 1: op "="`},
 		{"alert label with CSI", func(a *App) {
-			a.Services[0].Alerts = []AlertRule{{Name: "x", Metric: "cpu_cores", Op: ">", Severity: "info", Labels: map[string]string{"team": "2J"}}}
+			a.Services[0].Alerts = []AlertRule{{Name: "x", Metric: "cpu_cores", Op: ">", Severity: "info", Labels: map[string]string{"team": "\u009b2J"}}}
 		}, "control character"},
 		{"too many replicas", func(a *App) { a.Services[0].Replicas = MaxReplicas + 1 }, "the most one service may run"},
 		{"replicas at the limit", func(a *App) { a.Services[0].Replicas = MaxReplicas }, ""},
