@@ -2,8 +2,7 @@
 # The one test command, for a newcomer and for CI alike (.ci/run calls it):
 # installs what the tests need on a fresh machine of this kind (Go and a
 # running Docker Engine are assumed), checks formatting, vet and staticcheck,
-# then runs
-# every test. Extra arguments go to `go test` (e.g. -run TestX ./internal/proxy).
+# then runs every test. Extra arguments go to `go test` (e.g. -run TestX ./internal/proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
