@@ -642,7 +642,7 @@ func (a *Agent) routingTable(desired map[spec.AppEnv]*spec.Deployment, byEnv map
 				routes[r.Port] = append(routes[r.Port], r)
 			}
 			for _, port := range ports {
-				b := proxy.Backend{Name: backendName(env, svc.Name, port), Routes: routes[port], Weights: sr.weights}
+				b := proxy.Backend{Name: backendName(env, svc.Name, port), Owner: env.String(), Routes: routes[port], Weights: sr.weights}
 				for _, o := range byEnv[env] {
 					rev := o.Labels.Revision
 					if o.Labels.Service != svc.Name || o.Labels.Role != "" || o.state != spec.StateHealthy || a.draining[o.ID] {

@@ -36,6 +36,12 @@ type Target struct {
 type Backend struct {
 	// Name identifies the backend in logs and error pages, e.g. "mall/default/api".
 	Name string
+	// Owner is the app and environment the backend serves, e.g.
+	// "mall/prod". A host that one owner routes belongs to it: a request
+	// for that host that none of the host's own routes match falls back
+	// only to that owner's any-host routes, never to another's, which
+	// would otherwise receive the host's requests with its cookies.
+	Owner string
 	// Routes are the host and path prefixes that lead here. Route.Port is
 	// not used: the agent resolves it into each Target's Addr.
 	Routes []spec.Route
@@ -452,7 +458,7 @@ func (p *Proxy) Update(backends []Backend) {
 	routes := make([][]spec.Route, 0, len(backends))
 	for _, b := range backends {
 		stats := p.backendStatsLocked(b.Name, now)
-		be := &backend{name: b.Name, members: make([]member, 0, len(b.Targets)), clients: &stats.clients}
+		be := &backend{name: b.Name, owner: b.Owner, members: make([]member, 0, len(b.Targets)), clients: &stats.clients}
 		for g := range b.Weights {
 			stats.group(g, now) // a group about to get traffic reads as 0, not missing
 		}
@@ -624,7 +630,7 @@ func newBufferPool() *bufferPool {
 	return &bufferPool{pool: sync.Pool{New: func() any { return make([]byte, 32<<10) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return b.pool.Get().([]byte) }
+func (b *bufferPool) Get() []byte { return b.pool.Get().([]byte) }
 func (b *bufferPool) Put(s []byte) {
 	//lint:ignore SA6002 a slice header per Put is cheaper than a 32 KiB buffer per request
 	b.pool.Put(s[:cap(s)])

@@ -65,12 +65,25 @@ func newTable(backends []*backend, routes [][]spec.Route) (t *table, conflicts [
 // match finds the route for a canonical host and a clean path. A route on
 // the exact host wins over any-host routes, whatever their prefix lengths
 // (like nginx's server_name before location); any-host routes are the
-// fallback when none of the host's own prefixes match.
+// fallback when none of the host's own prefixes match, and for a host
+// that has routes, only the any-host routes of the same owner (app and
+// environment): another environment's catch-all must never receive a
+// request, and the cookies, for a host it does not own.
 func (t *table) match(host, p string) (route, bool) {
-	if r, ok := matchPrefix(t.hosts[host], p); ok {
+	own := t.hosts[host]
+	if r, ok := matchPrefix(own, p); ok {
 		return r, true
 	}
-	return matchPrefix(t.any, p)
+	if len(own) == 0 {
+		return matchPrefix(t.any, p)
+	}
+	owner := own[0].backend.owner // control.Deploy gives a host one owner
+	for _, r := range t.any {
+		if r.backend.owner == owner && hasPathPrefix(p, r.prefix) {
+			return r, true
+		}
+	}
+	return route{}, false
 }
 
 func matchPrefix(rs []route, p string) (route, bool) {

@@ -90,3 +90,41 @@ func TestTargetStateString(t *testing.T) {
 		}
 	}
 }
+
+// TestHostNeverFallsBackToAnotherOwner: prod routes only /api on its host;
+// a request for another path on that host must not reach dev's catch-all
+// (it would carry prod's cookies), while prod's own catch-all still gets it
+// and hosts nobody routes still fall back to any owner's.
+func TestHostNeverFallsBackToAnotherOwner(t *testing.T) {
+	prodAPI := &backend{name: "shop/prod/api", owner: "shop/prod"}
+	devAll := &backend{name: "aaa/dev/web", owner: "aaa/dev"}
+	tab, conflicts := newTable([]*backend{prodAPI, devAll}, [][]spec.Route{
+		{{Host: "prod.localhost", PathPrefix: "/api"}},
+		{{PathPrefix: "/"}},
+	})
+	if len(conflicts) != 0 {
+		t.Fatal(conflicts)
+	}
+	if r, ok := tab.match("prod.localhost", "/login"); ok {
+		t.Errorf("prod.localhost/login went to %s, want no route: the host is shop/prod's", r.backend.name)
+	}
+	if r, ok := tab.match("prod.localhost", "/api/x"); !ok || r.backend != prodAPI {
+		t.Errorf("prod.localhost/api/x: %v %v, want shop/prod/api", r.backend, ok)
+	}
+	if r, ok := tab.match("unclaimed.localhost", "/login"); !ok || r.backend != devAll {
+		t.Errorf("a host nobody routes: %v %v, want the any-host route", r.backend, ok)
+	}
+
+	prodWeb := &backend{name: "shop/prod/web", owner: "shop/prod"}
+	tab, _ = newTable([]*backend{prodAPI, devAll, prodWeb}, [][]spec.Route{
+		{{Host: "prod.localhost", PathPrefix: "/api"}},
+		{{PathPrefix: "/other"}},
+		{{PathPrefix: "/"}},
+	})
+	if r, ok := tab.match("prod.localhost", "/login"); !ok || r.backend != prodWeb {
+		t.Errorf("prod.localhost/login with prod's own catch-all: %v %v, want shop/prod/web", r.backend, ok)
+	}
+	if r, ok := tab.match("prod.localhost", "/other"); !ok || r.backend != prodWeb {
+		t.Errorf("prod.localhost/other: %v %v, want prod's catch-all, not dev's longer any-host prefix", r.backend, ok)
+	}
+}

@@ -110,7 +110,8 @@ func (t *target) eject(now, until time.Time) bool {
 // split between their groups. It is part of an immutable table: Update
 // builds a new one rather than changing it.
 type backend struct {
-	name string
+	name  string
+	owner string // Backend.Owner
 	// members are every listed target with its group's counters.
 	members []member
 	// eligible are the members that may receive traffic: all of them, or,

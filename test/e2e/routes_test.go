@@ -142,4 +142,20 @@ func TestRouteTakeoverRefused(t *testing.T) {
 		return code == 200 && strings.HasPrefix(body, "shop-prod ")
 	})
 	servedByProd()
+
+	// A catch-all of another environment is allowed (it overlaps no route
+	// of prod's), but it serves only hosts nobody routes: a path prod does
+	// not route on its own host is not found, never handed to dev with
+	// prod's cookies.
+	h.mustRun("deploy", "-f", routedCompose(t, "aaa", "aaa-dev", "", "/"), "--env", "dev")
+	waitFor(t, time.Minute, "aaa/dev's catch-all to serve an unrouted host", func() bool {
+		code, body, _ := h.get("unrouted.localhost", "/login")
+		return code == 200 && strings.HasPrefix(body, "aaa-dev ")
+	})
+	for _, host := range []string{"prod.localhost", "PROD.localhost.:80"} {
+		if code, body, err := h.get(host, "/login"); err != nil || code != 404 {
+			t.Errorf("Host %s /login with aaa/dev's catch-all deployed: %d %q %v, want 404 (the host is shop/prod's)", host, code, body, err)
+		}
+	}
+	servedByProd()
 }
