@@ -97,11 +97,22 @@ func runServer(ctx context.Context, cfg cli.ServerConfig) error {
 	if err != nil {
 		return fmt.Errorf("audit key: %w", err)
 	}
-	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Sinks: sinks, Logger: logger})
+	// Once a start has keyed the trail, the store says so, so that a trail
+	// later replaced wholesale by unkeyed records is not taken for one from
+	// before keys existed. The mark is set only after the keyed Open, so a
+	// crash between creating the key and keying the trail recovers.
+	auditKeyed, err := secretStore.SystemMarked(ctx, "audit-keyed")
+	if err != nil {
+		return fmt.Errorf("audit key: %w", err)
+	}
+	auditLog, err := audit.OpenWith(auditPath, audit.Options{Key: auditKey, Keyed: auditKeyed, Sinks: sinks, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer auditLog.Close()
+	if err := secretStore.MarkSystem(ctx, "audit-keyed"); err != nil {
+		return fmt.Errorf("audit key: %w", err)
+	}
 	// Refused requests are counted, not recorded one by one; the deferred
 	// Close (run before the log's) writes the last minute's counts.
 	denials := audit.NewAggregator(auditLog, audit.AggregatorOptions{Logger: logger})

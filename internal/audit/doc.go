@@ -71,14 +71,15 @@
 //
 //   - Whoever holds the master key (or root on a running server, who can
 //     read the key from its memory) can rewrite keyed records at will.
-//   - Replacing the trail wholesale. An attacker can delete both files
-//     (Haven then starts a new trail), or rewrite every record in the
-//     unkeyed format with a head without a MAC, which looks like a trail
-//     from before keyed trails: the next Open continues it keyed. The
-//     trace left is a new "audit.keyed" record and Report.Unkeyed counting
-//     the whole old trail, on an installation that was keyed before; the
-//     secrets store cannot yet say whether the audit key is older than
-//     the trail, which would let Open refuse this outright.
+//   - Replacing the trail and the store together. Rewriting every record
+//     in the unkeyed format with a head without a MAC, which looks like a
+//     trail from before keyed trails, is refused: once a start has keyed
+//     the trail, Haven marks that in its store (Options.Keyed), so an
+//     unkeyed trail is taken for a replaced one. But an attacker who also
+//     edits the store file (removing that mark, or the audit key with it)
+//     or deletes both trail files, so that Haven starts a new trail, gets a
+//     trail that verifies; the trace left is a new "audit.keyed" record and
+//     Report.Unkeyed counting the old trail.
 //   - When a record was written: the time comes from the server's clock.
 //
 // The cure for all three is a copy the server cannot rewrite: Options.Sinks

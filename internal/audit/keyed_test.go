@@ -262,3 +262,25 @@ func TestFieldsAreBoundedAndEscaped(t *testing.T) {
 		t.Errorf("a record of maximal fields takes %d bytes, want under 2 KB", fi.Size())
 	}
 }
+
+// TestKeyedTrailReplacedByUnkeyedIsRefused: once the store says the trail
+// was keyed (Options.Keyed), a trail of unkeyed records only, which is what
+// someone without the key can write, is refused; before that (an upgrade,
+// or a crash before the store's mark) it is keyed from its next record.
+func TestKeyedTrailReplacedByUnkeyedIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	old := reopen(t, path)
+	appendN(t, old, 3)
+	old.Close()
+	if _, err := OpenWith(path, Options{Key: testKey, Keyed: true}); !errors.Is(err, ErrBroken) || !strings.Contains(err.Error(), "was keyed before") {
+		t.Fatalf("Open of an unkeyed trail with Keyed = %v, want ErrBroken saying it was keyed before", err)
+	}
+	l := openKeyed(t, path, testKey) // not marked yet: an upgrade
+	appendN(t, l, 1)
+	l.Close()
+	l, err := OpenWith(path, Options{Key: testKey, Keyed: true})
+	if err != nil {
+		t.Fatalf("Open of a keyed trail with Keyed: %v", err)
+	}
+	l.Close()
+}

@@ -48,6 +48,12 @@ type Options struct {
 	// documentation for what its unkeyed prefix proves. At least
 	// MinKeySize bytes; 32 is right for HMAC-SHA256.
 	Key []byte
+	// Keyed says this trail was keyed by an earlier start (Haven records
+	// that in its store, sealed under the master key, once a start has
+	// keyed it). Open then refuses a trail of unkeyed records only: that is
+	// not a trail from before keys existed but one replaced wholesale by
+	// someone without the key.
+	Keyed bool
 	// Sinks receive a copy of every record appended from now on, in order
 	// and best-effort (see Sink); Close closes them.
 	Sinks []Sink
@@ -72,15 +78,16 @@ type Options struct {
 // directory, measured 1 ms (BenchmarkAppend, ext4 on a virtual disk).
 // Appends happen once or twice per mutating API call, so neither matters.
 type Log struct {
-	path      string
-	now       func() time.Time
-	rd        *os.File    // read-only; holds the flock; read by Query
-	id        os.FileInfo // identity of the file opened by Open
-	recovered string
-	key       []byte // nil: unkeyed records (tests, old tools)
-	keyedFrom uint64 // first keyed record's Seq; 0 when unkeyed
-	sinks     []*forwarder
-	upgraded  bool // Open began keying an unkeyed trail
+	path        string
+	now         func() time.Time
+	rd          *os.File    // read-only; holds the flock; read by Query
+	id          os.FileInfo // identity of the file opened by Open
+	recovered   string
+	key         []byte // nil: unkeyed records (tests, old tools)
+	mustBeKeyed bool   // Options.Keyed
+	keyedFrom   uint64 // first keyed record's Seq; 0 when unkeyed
+	sinks       []*forwarder
+	upgraded    bool // Open began keying an unkeyed trail
 
 	mu        sync.Mutex
 	size      int64  // bytes of complete records; the file's expected length
@@ -178,7 +185,7 @@ func open(path string, rd *os.File, o Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: read %s: %w", path, err)
 	}
-	l := &Log{path: path, now: o.Now, rd: rd, id: fi, size: end, key: bytes.Clone(o.Key)}
+	l := &Log{path: path, now: o.Now, rd: rd, id: fi, size: end, key: bytes.Clone(o.Key), mustBeKeyed: o.Keyed}
 	if end < fi.Size() {
 		if err := truncate(path, end); err != nil {
 			return nil, fmt.Errorf("audit: remove torn last line of %s: %w", path, err)
@@ -264,6 +271,9 @@ func (l *Log) checkKey(h head, last Record, anyKeyed bool) (upgraded bool, err e
 		return false, nil
 	case keyed:
 		return false, fmt.Errorf("%w: %s: keyed records but a head without a MAC: rewritten without the audit key; run `haven audit verify`", ErrBroken, l.path)
+	}
+	if l.mustBeKeyed {
+		return false, fmt.Errorf("%w: %s holds no record authenticated by the audit key, but this data directory's trail was keyed before: it was replaced by one written without the key; restore audit.log and its head from a backup or the audit sink", ErrBroken, l.path)
 	}
 	// Unkeyed records only, from before keyed trails: key from the next one.
 	l.keyedFrom = l.seq + 1

@@ -48,6 +48,30 @@ func (s *Store) SystemKey(ctx context.Context, name string) ([]byte, error) {
 	return key, err
 }
 
+// MarkSystem records, under SystemEnv, that something happened once and
+// for all (the audit trail became keyed). Marks cannot be removed through
+// any API; removing one needs editing the store file itself.
+func (s *Store) MarkSystem(ctx context.Context, name string) error {
+	if ok, err := s.SystemMarked(ctx, name); err != nil || ok {
+		return err
+	}
+	_, err := s.set(ctx, SystemEnv, name, []byte{1}, "haven")
+	return err
+}
+
+// SystemMarked reports whether MarkSystem(name) ever ran on this store.
+func (s *Store) SystemMarked(ctx context.Context, name string) (bool, error) {
+	_, _, err := s.get(ctx, SystemEnv, name, 0)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
 // KeySealer encrypts small values (a TOTP secret, a token) with AES-256-GCM
 // under one key, binding each to a purpose so that a value sealed for one
 // use cannot be replayed as another. It satisfies auth.Sealer.

@@ -80,3 +80,22 @@ func TestKeySealer(t *testing.T) {
 		t.Error("a 16-byte key was accepted")
 	}
 }
+
+func TestMarkSystem(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, t.TempDir())
+	if ok, err := s.SystemMarked(ctx, "audit-keyed"); err != nil || ok {
+		t.Fatalf("SystemMarked before MarkSystem = %v, %v", ok, err)
+	}
+	for range 2 { // marking twice is marking once
+		if err := s.MarkSystem(ctx, "audit-keyed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.SystemMarked(ctx, "audit-keyed"); err != nil || !ok {
+		t.Fatalf("SystemMarked after MarkSystem = %v, %v", ok, err)
+	}
+	if err := s.Delete(ctx, SystemEnv, "audit-keyed"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Delete of a mark = %v, want ErrInvalid", err)
+	}
+}

@@ -50,6 +50,17 @@ func TestAuditTrailNeedsTheKey(t *testing.T) {
 		t.Fatalf("server on a trail rewritten without the key (err %v, timed out %v):\n%s", err, ctx.Err() != nil, out)
 	}
 
+	// The whole chain rewritten in the format from before keyed trails
+	// (no scheme, a head without a MAC), which an old trail legitimately
+	// has: the store remembers that this trail was keyed, so it is refused.
+	forged, headSeq, headHash = rehash(t, unkeyed(t, orig), 1)
+	writeLines(t, path, forged)
+	writeFile(t, h.dataDir, "audit.log.head", `{"seq":`+itoa(headSeq)+`,"hash":"`+headHash+`"}`+"\n")
+	out, err = exec.CommandContext(ctx, h.bin, "--data-dir", h.dataDir, "server", "--driver", "process", "--ingress", h.ingress, "--api-addr", h.apiAddr, "--metrics-addr", h.metricsAddr).CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "was keyed before") {
+		t.Fatalf("server on a trail replaced by unkeyed records (err %v, timed out %v):\n%s", err, ctx.Err() != nil, out)
+	}
+
 	// One record forged in place, the rest left alone.
 	forged, _, _ = rehash(t, orig, 2)
 	writeLines(t, path, append(append([]string{orig[0]}, forged[1]), orig[2:]...))
@@ -61,6 +72,23 @@ func TestAuditTrailNeedsTheKey(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "record 2") || !strings.Contains(r.stderr, "MAC mismatch") {
 		t.Fatalf("verify after forging record 2: %s", r)
 	}
+}
+
+// unkeyed strips the scheme from every record, as records written before
+// keyed trails have none.
+func unkeyed(t *testing.T, lines []string) []string {
+	t.Helper()
+	out := make([]string, len(lines))
+	for i, line := range lines {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		r.Scheme = ""
+		b, _ := json.Marshal(r)
+		out[i] = string(b)
+	}
+	return out
 }
 
 // rehash returns lines with every record from seq from on given actor
