@@ -101,6 +101,69 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 	}
 }
 
+// TestFailedLoginFloodIsCounted: a flood of wrong passwords from one
+// address gets a record each only up to failedLoginsPerMinute; the rest,
+// nearly all of them refused by the limiter without a password check, are
+// counted.
+func TestFailedLoginFloodIsCounted(t *testing.T) {
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	au, err := auth.New(st.DB(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	denials := audit.NewAggregator(log, audit.AggregatorOptions{})
+	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Denials: denials, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(srv.Close)
+	if err := au.AddUser("vera", "correct horse battery staple", nil); err != nil {
+		t.Fatal(err)
+	}
+	login := func(password string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/login", strings.NewReader(`{"user":"vera","password":"`+password+`"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const flood = 300
+	for range flood {
+		if code := login("wrong password guess"); code < 400 {
+			t.Fatalf("a wrong password: %d", code)
+		}
+	}
+	if err := denials.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.Query(audit.Filter{Action: "login"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own int
+	var counted uint64
+	for _, r := range recs {
+		if r.Count == 0 {
+			own++
+		} else {
+			counted += r.Count
+		}
+	}
+	// The flood may straddle a minute boundary, which renews the budget.
+	if own > 2*failedLoginsPerMinute || own+int(counted) != flood {
+		t.Errorf("%d failed logins: %d records of their own (want at most %d a minute) and %d counted", flood, own, failedLoginsPerMinute, counted)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -2,34 +2,48 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
+	"github.com/haven-platform/haven/internal/audit"
 	"github.com/haven-platform/haven/internal/auth"
 )
 
 // login exchanges a user's password (and TOTP code) for a session token.
 // Every attempt is audited; failures answer the same whether or not the
-// user exists.
+// user exists. A session is handed out only once its record is on disk;
+// failures get a record each while their source's budget lasts
+// (failedLoginsPerMinute) and are counted after, so a flood of guesses,
+// which the limiter answers without checking a password, costs no fsync
+// per request.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
 	var req LoginRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	token, info, err := h.auth.Login(r.Context(), req.User, req.Password, req.Code, sourceAddr(r))
-	result := "ok"
+	source := sourceAddr(r)
+	token, info, err := h.auth.Login(r.Context(), req.User, req.Password, req.Code, source)
 	if err != nil {
-		result = "denied"
-	}
-	if aerr := h.record(r, req.User, "login", "user "+req.User, "", result, 0); aerr != nil && err == nil {
-		writeError(w, aerr) // no session without its audit record
+		if h.denials.Allow("login "+source, failedLoginsPerMinute) {
+			_ = h.record(r, req.User, "login", "user "+req.User, "", "denied", 0)
+		} else {
+			h.denials.Add(audit.Record{Actor: req.User, Action: "login", Target: fmt.Sprintf("failed logins beyond %d a minute", failedLoginsPerMinute),
+				Source: source, Result: "denied", Status: loginStatus(err)})
+		}
+		writeError(w, err)
 		return
 	}
-	if err != nil {
-		writeError(w, err)
+	if aerr := h.record(r, req.User, "login", "user "+req.User, "", "ok", 0); aerr != nil {
+		writeError(w, aerr) // no session without its audit record
 		return
 	}
 	writeJSON(w, http.StatusOK, TokenResponse{Token: token, Info: info})
 }
+
+// failedLoginsPerMinute is how many failed logins from one source a minute
+// get a record each; the login limiter refuses a source's guesses well
+// before that, so past it the records would only repeat "throttled".
+const failedLoginsPerMinute = 30
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	writeJSON(w, http.StatusOK, id)
@@ -199,4 +213,10 @@ func (h *Handler) setBindings(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// loginStatus is the status a failed login is answered with.
+func loginStatus(err error) int {
+	_, status := errorKind(err)
+	return status
 }
