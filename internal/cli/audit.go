@@ -57,6 +57,9 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return &ExitError{Code: ExitFailure, Err: fmt.Errorf("audit trail is broken at record %d (line %d): %s", rep.FirstBad, rep.Line, rep.Reason)}
 			}
 			fmt.Fprintf(g.out(), "audit trail intact: %d records\n", rep.Records)
+			if rep.Unkeyed > 0 {
+				fmt.Fprintf(g.out(), "records 1–%d were written before the trail was keyed: they prove only that nobody without write access to the data directory changed them\n", rep.Unkeyed)
+			}
 			return nil
 		},
 	}
