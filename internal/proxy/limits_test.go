@@ -260,12 +260,15 @@ func TestMaxConnsPerClient(t *testing.T) {
 //
 // The machine is shared and a p99 of one block of requests moves by up to
 // several times between blocks, so the conditions alternate in 41 rounds
-// (unloaded, loaded, loaded, unloaded, ...) and the medians of the rounds'
-// p99s are compared: a burst of someone else's load then lands in either
-// condition alike. With 21 rounds the medians still differed by up to
-// ±13% on an idle proxy; with 41, by at most 8% in the runs seen. Between rounds, the slow clients finish their bodies,
-// so their upstream connections go back to the pool and are reused: the
-// count at the backend is the connections ever needed at once.
+// (unloaded, loaded, loaded, unloaded, ...) and each round's loaded p99 is
+// divided by its neighbouring unloaded one; the median of those ratios is
+// compared with 1.10. A burst of someone else's load then lands on both
+// halves of a pair alike. (Comparing the median p99s of each condition
+// instead failed once in a full suite run, +23%, because busy spells fell
+// on more loaded blocks than unloaded ones; the paired median of the same
+// data was +8%.) Between rounds, the slow clients finish their bodies, so
+// their upstream connections go back to the pool and are reused: the count
+// at the backend is the connections ever needed at once.
 func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a load test")
@@ -378,13 +381,22 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 			unloaded = append(unloaded, p99())
 		}
 	}
-	u, l := median(unloaded), median(loaded)
-	t.Logf("median p99 of %d rounds of %d requests: unloaded %v, with %d slow clients %v (%+.1f%%); peak upstream connections %d",
-		rounds, requests, u, slowClients, l, 100*float64(l-u)/float64(u), peak.Load())
+	// Round i's loaded and unloaded blocks ran back to back, so they saw the
+	// same machine: the median of their ratios cancels what other
+	// processes do to both, where comparing the two medians lets a busy
+	// spell that happened to land on more loaded than unloaded blocks count.
+	ratios := make([]float64, rounds)
+	for i := range ratios {
+		ratios[i] = float64(loaded[i]) / float64(unloaded[i])
+	}
+	slices.Sort(ratios)
+	ratio := ratios[rounds/2]
+	t.Logf("p99 of %d rounds of %d requests: median unloaded %v, with %d slow clients %v; median ratio of each round's pair %.3f; peak upstream connections %d",
+		rounds, requests, median(unloaded), slowClients, median(loaded), ratio, peak.Load())
 	t.Logf("p99 per round, unloaded: %v", unloaded)
 	t.Logf("p99 per round, loaded:   %v", loaded)
-	if l > u+u/10 {
-		t.Errorf("p99 with %d slow clients %v is more than 10%% over the unloaded %v", slowClients, l, u)
+	if ratio > 1.10 {
+		t.Errorf("p99 with %d slow clients is %.0f%% over the unloaded p99 (median of %d paired rounds), more than 10%%", slowClients, 100*(ratio-1), rounds)
 	}
 	if n := peak.Load(); n > perClient+4 {
 		t.Errorf("upstream saw %d connections at once, want at most the per-client bound %d + a few", n, perClient)
