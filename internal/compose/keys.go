@@ -43,7 +43,7 @@ var (
 		"required":  {only: []string{"true"}, hint: "optional dependencies are not supported yet"},
 	}}
 
-	serviceRule = &keyRule{known: typeOf[types.ServiceConfig](), fields: map[string]*keyRule{
+	serviceRule = &keyRule{known: typeOf[types.ServiceConfig](), fields: withKeys(containerKeys, map[string]*keyRule{
 		"image": nil,
 		"build": {known: typeOf[types.BuildConfig](), fields: map[string]*keyRule{
 			"context": nil, "dockerfile": nil, "args": nil, "target": nil,
@@ -87,7 +87,7 @@ var (
 		}}},
 		"stop_grace_period": nil,
 		"x-haven":           xHavenServiceRule,
-	}}
+	})}
 
 	xHavenServiceRule = &keyRule{fields: map[string]*keyRule{
 		"routes": {items: &keyRule{fields: map[string]*keyRule{

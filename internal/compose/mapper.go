@@ -109,6 +109,7 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 		}
 	}
 	out.Secrets = m.secrets(s)
+	out.Container = m.container(s)
 	var xh xHaven
 	if x, ok := s.Extensions[xHavenKey]; ok {
 		xh = m.xHaven(s.Name, x)

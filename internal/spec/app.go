@@ -100,6 +100,8 @@ type Service struct {
 	Release *ReleasePolicy `json:"release,omitempty"`
 	// Alerts are the service's own alert rules, on top of the defaults.
 	Alerts []AlertRule `json:"alerts,omitempty"`
+	// Container holds the options of how each instance runs (container.go).
+	Container ContainerOptions `json:"container,omitzero"`
 }
 
 // Build says how to build a service's image from a local context.

@@ -145,6 +145,9 @@ func containerConfig(req driver.StartRequest, env spec.AppEnv) (*container.Confi
 		},
 		PortBindings: nat.PortMap{},
 	}
+	if err := applyContainerOptions(svc.Container, cfg, host); err != nil {
+		return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	for _, p := range svc.Ports {
 		port := nat.Port(fmt.Sprintf("%d/%s", p.Target, protocol(p.Protocol)))
 		cfg.ExposedPorts[port] = struct{}{}
