@@ -40,10 +40,17 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("install %s: %w", path, err)
 	}
 	ok = true
-	// The file is in place; a failed directory sync only weakens durability.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	// The file is in place, but until the directory is synced a crash may
+	// bring back the old one: callers that act on the write being durable
+	// (the process driver spawns only after its intent is on disk) must
+	// hear of a failure.
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory of %s: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory of %s: %w", path, err)
 	}
 	return nil
 }

@@ -165,5 +165,5 @@
 // append and the position update repeats those lines once, and output is
 // stored twice (raw and stamped) until the instance is removed.
 //
-// May import: spec, driver, hostfs.
+// May import: spec, driver, hostfs, atomicfile.
 package process

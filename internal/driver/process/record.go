@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/haven-platform/haven/internal/atomicfile"
 	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/spec"
 )
@@ -102,25 +103,7 @@ func writeRecord(dir string, r *record) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".record-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, recordFile))
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(filepath.Join(dir, recordFile), b, 0o600); err != nil {
 		return fmt.Errorf("write record of %s: %w", filepath.Base(dir), err)
 	}
 	return nil

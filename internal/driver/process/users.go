@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/haven-platform/haven/internal/atomicfile"
 	"github.com/haven-platform/haven/internal/spec"
 )
 
@@ -97,7 +98,7 @@ func (d *Driver) envUID(env spec.AppEnv) (uint32, error) {
 	}
 	table[key] = next
 	b, _ := json.MarshalIndent(table, "", "  ")
-	if err := writeFileSync(path, b); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return 0, fmt.Errorf("uid of %s: %w", env, err)
 	}
 	return next, nil
@@ -167,30 +168,6 @@ func ownDir(dir string, c *cred, perm os.FileMode) error {
 		}
 	}
 	return os.Chmod(dir, perm)
-}
-
-// writeFileSync writes path atomically and durably: temp file, fsync,
-// rename, fsync of the directory.
-func writeFileSync(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 // syncDir makes the directory's entries (a create, a rename) durable.
