@@ -22,25 +22,7 @@ import (
 // the minute closes (here: when the aggregator closes); a known actor's
 // denied calls get a record each up to deniedPerMinute, then are counted.
 func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	au, err := auth.New(st.DB(), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := audit.Open(filepath.Join(dir, "audit.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	denials := audit.NewAggregator(log, audit.AggregatorOptions{})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Denials: denials, Logger: logger}))
-	t.Cleanup(srv.Close)
+	srv, au, log, denials := newAuditedServer(t, io.Discard)
 	if err := au.AddUser("vera", "correct horse battery staple", []auth.Binding{{Role: auth.RoleViewer, Env: "prod"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,24 +88,7 @@ func TestRefusalsAreCountedNotRecordedEach(t *testing.T) {
 // nearly all of them refused by the limiter without a password check, are
 // counted.
 func TestFailedLoginFloodIsCounted(t *testing.T) {
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	au, err := auth.New(st.DB(), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := audit.Open(filepath.Join(dir, "audit.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	denials := audit.NewAggregator(log, audit.AggregatorOptions{})
-	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Denials: denials, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
-	t.Cleanup(srv.Close)
+	srv, au, log, denials := newAuditedServer(t, io.Discard)
 	if err := au.AddUser("vera", "correct horse battery staple", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +151,27 @@ func (s *syncBuffer) String() string {
 // paths no route matches log at debug level only, so anyone cannot grow
 // the server log a line per request.
 func TestAnonymousTrafficDoesNotFillTheServerLog(t *testing.T) {
+	var out syncBuffer
+	srv, _, _, _ := newAuditedServer(t, &out)
+	for range 20 {
+		for _, path := range []string{"/v1/users", "/v1/no-such-route", "/etc/passwd"} {
+			resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	if n := strings.Count(out.String(), "api call"); n != 0 {
+		t.Errorf("60 anonymous requests logged %d lines:\n%s", n, out.String())
+	}
+}
+
+// newAuditedServer serves the API with users, an audit log and its
+// aggregator on a temporary data directory (no agent: these tests are about
+// refused calls), logging at info level to out.
+func newAuditedServer(t *testing.T, out io.Writer) (*httptest.Server, *auth.Service, *audit.Log, *audit.Aggregator) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "haven.db"))
 	if err != nil {
@@ -201,20 +187,9 @@ func TestAnonymousTrafficDoesNotFillTheServerLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close() })
-	var out syncBuffer
-	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Logger: logger}))
+	denials := audit.NewAggregator(log, audit.AggregatorOptions{})
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := httptest.NewServer(NewHandler(Deps{Auth: au, Audit: log, Denials: denials, Logger: logger}))
 	t.Cleanup(srv.Close)
-	for range 20 {
-		for _, path := range []string{"/v1/users", "/v1/no-such-route", "/etc/passwd"} {
-			resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader("{}"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-		}
-	}
-	if n := strings.Count(out.String(), "api call"); n != 0 {
-		t.Errorf("60 anonymous requests logged %d lines:\n%s", n, out.String())
-	}
+	return srv, au, log, denials
 }
