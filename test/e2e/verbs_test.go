@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haven-platform/haven/internal/spec"
+)
+
+// TestExecProcess: `haven exec` on the process driver runs a command with
+// the instance's environment, streams its stdout and stderr apart, passes
+// stdin with -i and its exit status through as the CLI's; the audit trail
+// names the instance and never the command.
+func TestExecProcess(t *testing.T) {
+	h := newHaven(t, "process")
+	h.startServer()
+	h.mustRun("deploy", "-f", processCompose(t, t.TempDir(), "ex", 2, map[string]string{"GREETING": "hi from web"}), "--wait", "--timeout", "60s")
+
+	r := h.run("exec", "web", "--", "sh", "-c", `echo "$GREETING"; echo to-stderr >&2; exit 3`)
+	if r.code != 3 || r.stdout != "hi from web\n" || !strings.Contains(r.stderr, "to-stderr") || strings.Contains(r.stderr, "Error") {
+		t.Fatalf("exec exiting 3: %s", r)
+	}
+	ids := []string{}
+	for _, row := range h.ps() {
+		ids = append(ids, row.ID)
+	}
+	r = h.run("exec", "--instance", ids[1], "web", "--", "sh", "-c", `echo "$HAVEN_INSTANCE"`)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != ids[1] {
+		t.Fatalf("exec --instance %s: %s", ids[1], r)
+	}
+	cmd := exec.Command(h.bin, "--data-dir", h.dataDir, "exec", "-i", "web", "--", "cat")
+	cmd.Stdin = strings.NewReader("line one\nline two\n")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "line one\nline two\n" {
+		t.Fatalf("exec -i web -- cat: %q %v", out, err)
+	}
+	if r := h.run("exec", "--instance", "nope", "web", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "no running instance \"nope\"") {
+		t.Fatalf("exec in an unknown instance: %s", r)
+	}
+	if r := h.run("exec", "web", "--", "no-such-program"); r.code != 127 {
+		t.Fatalf("exec of a missing program: %s", r)
+	}
+	if r := h.run("exec", "web", "--", "sh", "-c", "echo secret-argument-7731"); r.code != 0 {
+		t.Fatalf("exec: %s", r)
+	}
+	trail, err := os.ReadFile(filepath.Join(h.dataDir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(trail), "secret-argument-7731") || strings.Contains(string(trail), "GREETING") {
+		t.Fatalf("the audit trail holds the command:\n%s", trail)
+	}
+	if !strings.Contains(string(trail), `"action":"exec"`) || !strings.Contains(string(trail), "services/web/instances/"+ids[1]+"/exec") {
+		t.Fatalf("the audit trail does not name the exec and its instance:\n%s", trail)
+	}
+}
+
+// TestStopStartRestartProcess: stop scales to 0 and start brings back the
+// count stop kept; restart makes a new revision that a redeploy of the same
+// file keeps (it does not restart again or go back).
+func TestStopStartRestartProcess(t *testing.T) {
+	h := newHaven(t, "process")
+	h.startServer()
+	file := processCompose(t, t.TempDir(), "ss", 3, nil)
+	h.mustRun("deploy", "-f", file, "--wait", "--timeout", "60s")
+
+	if r := h.mustRun("stop", "web"); !strings.Contains(r.stdout, "ss/default/web stopped") {
+		t.Fatalf("stop: %s", r)
+	}
+	waitFor(t, 30*time.Second, "no instance left", func() bool { return len(h.ps()) == 0 })
+	if r := h.mustRun("stop", "web"); !strings.Contains(r.stdout, "stopped already") {
+		t.Fatalf("second stop: %s", r)
+	}
+	if r := h.mustRun("start", "web"); !strings.Contains(r.stdout, "started (3 replicas)") {
+		t.Fatalf("start: %s", r)
+	}
+	waitFor(t, 30*time.Second, "3 healthy instances again", func() bool { return countState(h.ps(), spec.StateHealthy) == 3 })
+	if r := h.mustRun("start", "web"); !strings.Contains(r.stdout, "runs already (3 replicas)") {
+		t.Fatalf("second start: %s", r)
+	}
+
+	before := h.service("web").Revision
+	h.mustRun("restart", "web", "--timeout", "60s")
+	after := h.service("web")
+	if after.Revision == before || after.Healthy != 3 {
+		t.Fatalf("after restart: revision %s (was %s), %d healthy", after.Revision, before, after.Healthy)
+	}
+	for _, row := range h.ps() {
+		if row.Revision != after.Revision {
+			t.Fatalf("instance %s still runs revision %s after the restart", row.ID, row.Revision)
+		}
+	}
+	h.mustRun("deploy", "-f", file, "--wait", "--timeout", "60s")
+	if s := h.service("web"); s.Revision != after.Revision {
+		t.Fatalf("redeploying the same file changed the revision from %s to %s", after.Revision, s.Revision)
+	}
+
+	var imgs []struct {
+		Service   string `json:"service"`
+		Instances int    `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(h.mustRun("images", "-o", "json").stdout), &imgs); err != nil || len(imgs) != 1 || imgs[0].Service != "web" || imgs[0].Instances != 3 {
+		t.Fatalf("images: %+v %v", imgs, err)
+	}
+	if r := h.mustRun("port", "web", "8080"); !strings.Contains(r.stdout, "ss.test/ (ingress route, served by the ingress on "+h.ingress+")") {
+		t.Fatalf("port web 8080: %s", r)
+	}
+	if r := h.run("port", "web", "9999"); r.code != 2 || !strings.Contains(r.stderr, "does not use container port 9999") {
+		t.Fatalf("port web 9999: %s", r)
+	}
+}
+
+// TestMallVerbs runs the compose habits on the demo mall (Docker driver):
+// exec into a running api instance (its scratch image holds only /api)
+// and into PostgreSQL's (Debian, with a shell), exit statuses passed
+// through; images and port; and `haven restart api` under load through the
+// ingress, which must fail no request.
+func TestMallVerbs(t *testing.T) {
+	root := repoRoot(t)
+	build := exec.Command(filepath.Join(root, "examples/mall/build.sh"))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("examples/mall/build.sh: %v\n%s", err, out)
+	}
+	const app = "mallverbs" // not "mall": another test's demo may share the engine
+	removeApp(app, "default")
+	t.Cleanup(func() { removeApp(app, "default") })
+	h := newHaven(t, "docker")
+	h.startServer()
+	h.mustRun("up", "-f", filepath.Join(root, "examples/mall/compose.yaml"), "--name", app, "--timeout", "3m")
+
+	if r := h.run("exec", "api", "--", "/api", "-healthcheck"); r.code != 0 {
+		t.Fatalf("exec api -- /api -healthcheck: %s", r)
+	}
+	if r := h.run("exec", "api", "--", "/api", "-no-such-flag"); r.code != 2 || !strings.Contains(r.stderr, "flag provided but not defined") {
+		t.Fatalf("exec api -- /api -no-such-flag (the flag package exits 2): %s", r)
+	}
+	if r := h.run("exec", "postgres", "--", "sh", "-c", "echo from-postgres; exit 3"); r.code != 3 || r.stdout != "from-postgres\n" {
+		t.Fatalf("exec postgres -- sh -c 'exit 3': %s", r)
+	}
+	if r := h.run("exec", "api", "--", "/bin/sh"); r.code != 126 && r.code != 127 {
+		t.Fatalf("exec of a program the scratch image lacks: %s", r)
+	}
+
+	r := h.mustRun("images")
+	for _, want := range []string{"haven-mall/api:dev", "haven-mall/postgres:15", "MB"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("images lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := h.mustRun("port", "api", "8080"); !strings.Contains(r.stdout, "mall.localhost/api (ingress route") {
+		t.Errorf("port api 8080: %s", r)
+	}
+
+	before := h.service("api").Revision
+	var took time.Duration
+	l := underLoadPath(t, h, "mall.localhost", "/api/products", func() {
+		start := time.Now()
+		h.mustRun("restart", "api", "--timeout", "2m")
+		took = time.Since(start)
+	})
+	t.Logf("restart of api under load: %s; %d requests, %d failed", took.Round(time.Millisecond), l.sent.Load(), l.failed.Load())
+	if l.failed.Load() != 0 || l.sent.Load() < 50 {
+		t.Errorf("%d of %d requests failed during the restart (first: %v)", l.failed.Load(), l.sent.Load(), l.firstErr.Load())
+	}
+	after := h.service("api")
+	if after.Revision == before || after.Healthy != 2 {
+		t.Errorf("after the restart: revision %s (was %s), %d healthy", after.Revision, before, after.Healthy)
+	}
+	h.mustRun("down")
+}
+
+// underLoadPath is underLoad on another path.
+func underLoadPath(t *testing.T, h *haven, host, path string, fn func()) *load {
+	t.Helper()
+	stop := make(chan struct{})
+	l := h.startLoad(host, path, 6, stop)
+	time.Sleep(300 * time.Millisecond)
+	fn()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-l.done
+	return l
+}
