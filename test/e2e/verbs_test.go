@@ -39,6 +39,16 @@ func TestExecProcess(t *testing.T) {
 	if err != nil || string(out) != "line one\nline two\n" {
 		t.Fatalf("exec -i web -- cat: %q %v", out, err)
 	}
+	// Over the API's TLS address, as a remote CLI calls it.
+	token, err := os.ReadFile(filepath.Join(h.dataDir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = h.run("--server", "https://"+h.apiAddr, "--ca", filepath.Join(h.dataDir, "tls", "ca.crt"), "--token", strings.TrimSpace(string(token)),
+		"exec", "--app", "ex", "web", "--", "sh", "-c", "echo over tls; exit 4")
+	if r.code != 4 || r.stdout != "over tls\n" {
+		t.Fatalf("exec over TLS: %s", r)
+	}
 	if r := h.run("exec", "--instance", "nope", "web", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "no running instance \"nope\"") {
 		t.Fatalf("exec in an unknown instance: %s", r)
 	}
@@ -185,4 +195,44 @@ func underLoadPath(t *testing.T, h *haven, host, path string, fn func()) *load {
 	close(stop)
 	<-l.done
 	return l
+}
+
+// TestConfigAndCompletion: `haven config` prints the resolved file (merged,
+// interpolated, x-haven kept) and refuses what deploy refuses, with no
+// server; `haven completion` prints each shell's script.
+func TestConfigAndCompletion(t *testing.T) {
+	h := newHaven(t, "process")
+	dir := t.TempDir()
+	base := writeFile(t, dir, "compose.yaml", `name: cfg
+services:
+  web:
+    image: local/web:${TAG:-dev}
+    command: ["/bin/true"]
+    x-haven:
+      routes:
+        - host: cfg.test
+          port: 8080
+`)
+	override := writeFile(t, dir, "compose.prod.yaml", "services:\n  web:\n    environment:\n      MODE: prod\n")
+	r := h.runEnv([]string{"TAG=1.2.3"}, "config", "-f", base, "-f", override)
+	if r.code != 0 {
+		t.Fatalf("config: %s", r)
+	}
+	for _, want := range []string{"image: local/web:1.2.3", "MODE: prod", "x-haven:", "host: cfg.test"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	bad := writeFile(t, t.TempDir(), "compose.yaml", "name: cfg\nservices:\n  web:\n    image: x\n    environment:\n      T: ${HAVEN_TOKEN}\n")
+	if r := h.runEnv([]string{"HAVEN_TOKEN=not-for-printing"}, "config", "-f", bad); r.code != 2 || strings.Contains(r.stdout+r.stderr, "not-for-printing") || !strings.Contains(r.stderr, "compose.yaml:") {
+		t.Fatalf("config of a file referencing HAVEN_TOKEN: %s", r)
+	}
+	for shell, want := range map[string]string{"bash": "__start_haven", "zsh": "#compdef haven", "fish": "complete -c haven"} {
+		if r := h.mustRun("completion", shell); !strings.Contains(r.stdout, want) {
+			t.Errorf("completion %s lacks %q", shell, want)
+		}
+	}
+	if r := h.run("completion", "tcsh"); r.code != 2 {
+		t.Errorf("completion tcsh: %s", r)
+	}
 }
