@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/driver"
@@ -171,6 +172,7 @@ func (h *Handler) exec(w http.ResponseWriter, r *http.Request, _ auth.Identity) 
 		return
 	}
 	defer conn.Close()
+	_ = conn.SetDeadline(time.Time{}) // a session lasts as long as its command
 	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+ExecUpgrade+"\r\n\r\n"); err != nil {
 		return
 	}

@@ -21,7 +21,12 @@ ones) with fresh ones of the same spec and image. Unlike docker compose's
 restart, nothing stops first: the restart is a new revision of the same spec,
 released with each service's release policy (rolling by default: a new
 instance is healthy before an old one drains), so no request fails. A
-service's migrate task, if it has one, runs again.`,
+service's migrate task, if it has one, runs again.
+
+As with a deploy, the new instance starts beside the old one: a service that
+cannot run twice at once (one holding a named volume's lock, like a database,
+or a published host port) needs a release policy that stops first
+(x-haven.release: {strategy: rolling, max_surge: 0, max_unavailable: 1}).`,
 		Example: "  haven restart api\n  haven restart",
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
