@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -28,23 +29,24 @@ func newExecCmd(g *globals) *cobra.Command {
 		tty         bool
 	)
 	c := &cobra.Command{
-		Use:   "exec SERVICE [--instance ID] [--] CMD [ARG...]",
+		Use:   "exec SERVICE [--instance ID] [-i] [-t] -- CMD [ARG...]",
 		Short: "Run a command in a running instance of a service",
 		Long: `Run a command in a running instance of a service (any healthy one unless
 --instance names one), as the instance runs: its user, environment and working
 directory. No shell is involved: name the program (the mall's scratch images
-have only their own binary).
+have only their own binary). Haven's flags go before --, the command after
+it; without --, everything after SERVICE is the command (haven exec api ls -la).
 
 With a terminal on stdin, the command gets one too (-t) and reads your input
 (-i); turn either off with -t=false or -i=false, or on for piped input (-i).
 Haven exits with the command's own exit status. The audit trail records that
 you ran a command in that instance, never the command or its output.`,
-		Example: "  haven exec api -- /api -healthcheck\n  haven exec db -- psql -U mall\n  echo 'select 1' | haven exec -i db -- psql -U mall",
+		Example: "  haven exec api -- /api -healthcheck\n  haven exec api --instance 3f2a9c01 -- /api -healthcheck\n  haven exec db -- psql -U mall\n  echo 'select 1' | haven exec -i db -- psql -U mall",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			service, cmd := args[0], args[1:]
-			if len(cmd) > 0 && cmd[0] == "--" {
-				cmd = cmd[1:]
+			service, cmd, err := execArgs(c, args)
+			if err != nil {
+				return err
 			}
 			if len(cmd) == 0 {
 				return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("name the command to run after the service: haven exec %s -- CMD [ARG...]", service)}
@@ -117,6 +119,27 @@ you ran a command in that instance, never the command or its output.`,
 	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "send stdin to the command (default: when stdin is a terminal)")
 	c.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (default: when stdin and stdout are terminals)")
 	return c
+}
+
+// execArgs splits exec's arguments into the service and the command.
+// Flags are parsed up to the first argument that is not one (SERVICE);
+// then, when a `--` follows, what stands between SERVICE and it are more
+// of haven's flags (`haven exec api --instance ID -- CMD`) and the command
+// is everything after it; without `--` everything after SERVICE is the
+// command, as docker exec reads it (`haven exec api ls -la`).
+func execArgs(c *cobra.Command, args []string) (string, []string, error) {
+	service, rest := args[0], args[1:]
+	dash := slices.Index(rest, "--")
+	if dash < 0 {
+		return service, rest, nil
+	}
+	if err := c.Flags().Parse(rest[:dash]); err != nil {
+		return "", nil, &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%w\nhaven's flags go before --, the command after it: haven exec %s [--instance ID] -- CMD [ARG...]", err, service)}
+	}
+	if left := c.Flags().Args(); len(left) > 0 {
+		return "", nil, &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%q between the service and -- is not a flag of haven exec: the command goes after --, as in haven exec %s -- CMD [ARG...]", left[0], service)}
+	}
+	return service, rest[dash+1:], nil
 }
 
 // pickInstance chooses the instance exec runs in: a healthy one, else any

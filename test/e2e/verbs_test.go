@@ -29,9 +29,20 @@ func TestExecProcess(t *testing.T) {
 	for _, row := range h.ps() {
 		ids = append(ids, row.ID)
 	}
-	r = h.run("exec", "--instance", ids[1], "web", "--", "sh", "-c", `echo "$HAVEN_INSTANCE"`)
-	if r.code != 0 || strings.TrimSpace(r.stdout) != ids[1] {
-		t.Fatalf("exec --instance %s: %s", ids[1], r)
+	for _, args := range [][]string{
+		{"exec", "--instance", ids[1], "web", "--", "sh", "-c", `echo "$HAVEN_INSTANCE"`},
+		{"exec", "web", "--instance", ids[1], "--", "sh", "-c", `echo "$HAVEN_INSTANCE"`},
+	} {
+		if r := h.run(args...); r.code != 0 || strings.TrimSpace(r.stdout) != ids[1] {
+			t.Fatalf("haven %s: %s", strings.Join(args, " "), r)
+		}
+	}
+	// Without --, everything after the service is the command, flags included.
+	if r := h.run("exec", "web", "sh", "-c", "echo no dash"); r.code != 0 || r.stdout != "no dash\n" {
+		t.Fatalf("exec without --: %s", r)
+	}
+	if r := h.run("exec", "web", "sh", "--", "-c", "true"); r.code != 2 || !strings.Contains(r.stderr, "the command goes after --") {
+		t.Fatalf("exec with a command before --: %s", r)
 	}
 	cmd := exec.Command(h.bin, "--data-dir", h.dataDir, "exec", "-i", "web", "--", "cat")
 	cmd.Stdin = strings.NewReader("line one\nline two\n")
