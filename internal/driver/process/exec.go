@@ -25,11 +25,16 @@ var _ driver.Execer = (*Driver)(nil)
 // for ever.
 const outputGrace = 2 * time.Second
 
+// instanceWatch is how often Exec checks that its instance still runs: a
+// command run in an instance is killed when the instance ends.
+const instanceWatch = 250 * time.Millisecond
+
 // Exec implements driver.Execer. The command runs on the host as the
 // instance runs: its user, environment and working directory (the same
 // record the exec health check uses), with the program looked up in the
 // instance's own PATH. Like a check it is no instance: it dies with Haven
-// (Pdeathsig) and, when ctx ends, it is killed with its process group.
+// (Pdeathsig) and, when ctx ends or the instance stops, it is killed with
+// its process group (status 137).
 // With req.TTY it gets a pseudo-terminal of its own as its controlling
 // terminal.
 func (d *Driver) Exec(ctx context.Context, id string, req driver.ExecRequest) (int, error) {
@@ -97,8 +102,27 @@ func (d *Driver) Exec(ctx context.Context, id string, req driver.ExecRequest) (i
 		return 126, nil
 	}
 	pid := cmd.Process.Pid
-	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	kill := func() { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+	stop := context.AfterFunc(ctx, kill)
 	defer stop()
+	// A command run in an instance ends with it, as in a container.
+	exited := make(chan struct{})
+	defer close(exited)
+	go func() {
+		tick := time.NewTicker(instanceWatch)
+		defer tick.Stop()
+		for {
+			select {
+			case <-exited:
+				return
+			case <-tick.C:
+				if !alive(rec) {
+					kill()
+					return
+				}
+			}
+		}
+	}()
 
 	if req.TTY {
 		cmd.Stdin.(*os.File).Close() // the child has its own copy of the slave

@@ -92,6 +92,40 @@ func TestExecEndsWithTheCaller(t *testing.T) {
 	})
 }
 
+// TestExecEndsWithTheInstance: a command still running when its instance
+// stops is killed, as in a container, and reports SIGKILL's 137.
+func TestExecEndsWithTheInstance(t *testing.T) {
+	bin := testbin.TestApp(t)
+	d := newDriver(t, openDir(t))
+	inst := start(t, d, testService(bin, "web", nil), spec.App{})
+	type result struct {
+		code int
+		err  error
+	}
+	dir := openDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil { // the instance's user writes there
+		t.Fatal(err)
+	}
+	marker := dir + "/started"
+	done := make(chan result, 1)
+	go func() {
+		code, err := d.Exec(context.Background(), inst.ID, driver.ExecRequest{Cmd: []string{"sh", "-c", "touch " + marker + "; exec sleep 60"}})
+		done <- result{code, err}
+	}()
+	waitFor(t, 10*time.Second, "the command to start", func() bool { _, err := os.Stat(marker); return err == nil })
+	if err := d.Stop(context.Background(), inst.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 137 {
+			t.Fatalf("Exec of a command outliving its instance: %d, %v; want 137", r.code, r.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the command outlived its instance")
+	}
+}
+
 // TestExecNotRunning: an instance that is gone is driver.ErrNotFound.
 func TestExecNotRunning(t *testing.T) {
 	bin := testbin.TestApp(t)
