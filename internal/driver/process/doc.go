@@ -142,7 +142,7 @@
 // check does: on the host, as the instance's user, with its environment
 // and working directory, the program looked up in the instance's PATH. It
 // dies with Haven (Pdeathsig) and is killed with its process group when
-// the caller goes away; with a terminal it gets a pseudo-terminal of its
+// the caller goes away or the instance stops (as in a container); with a terminal it gets a pseudo-terminal of its
 // own (opened through /dev/ptmx with the syscall package) as its
 // controlling terminal, in a session of its own.
 //
