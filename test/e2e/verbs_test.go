@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +163,19 @@ func TestMallVerbs(t *testing.T) {
 	}
 	if r := h.run("exec", "postgres", "--", "sh", "-c", "echo from-postgres; exit 3"); r.code != 3 || r.stdout != "from-postgres\n" {
 		t.Fatalf("exec postgres -- sh -c 'exit 3': %s", r)
+	}
+	in := exec.Command(h.bin, "--data-dir", h.dataDir, "exec", "-i", "postgres", "--", "sh", "-c", "read x; echo got:$x")
+	in.Stdin = strings.NewReader("piped\n")
+	if out, err := in.Output(); err != nil || string(out) != "got:piped\n" {
+		t.Fatalf("exec -i postgres with piped stdin: %q %v", out, err)
+	}
+	if script, err := exec.LookPath("script"); err == nil { // util-linux: a terminal for the CLI
+		tty := exec.Command(script, "-qec", h.bin+" --data-dir "+h.dataDir+" exec postgres -- sh -c 'tty; exit 5'", "/dev/null")
+		out, err := tty.Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(out), "/dev/pts/") {
+			t.Fatalf("exec from a terminal: %q %v; want a terminal in the container and exit 5", out, err)
+		}
 	}
 	if r := h.run("exec", "api", "--", "/bin/sh"); r.code != 126 && r.code != 127 {
 		t.Fatalf("exec of a program the scratch image lacks: %s", r)
