@@ -2,6 +2,10 @@
 // handlers that call package control. It is the only place that maps errors
 // to HTTP status codes (see errorKind).
 //
+// `haven exec` is the one call that is not request/response: it upgrades
+// the connection to a framed protocol (verbs.go) after the guard has
+// authorized and audited it.
+//
 // May import: spec, store, driver, control, auth, audit, secrets, alerts,
 // logs.
 package api

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -109,6 +111,17 @@ func NewHandler(d Deps) *Handler {
 		{Method: "DELETE", Pattern: "/v1/users/{name}/mfa", Perm: auth.PermAdmin, Action: "user.mfa-reset", handle: h.resetMFA},
 		{Method: "GET", Pattern: "/v1/audit", Perm: auth.PermAdmin, handle: h.queryAudit},
 		{Method: "GET", Pattern: "/v1/audit/verify", Perm: auth.PermAdmin, handle: h.verifyAudit},
+
+		// The compose habits (verbs.go). exec needs app.deploy: a command in
+		// an instance reads what the app reads, its secrets included, which
+		// is what a deploy can already do; the audit record names the
+		// service and instance, never the command.
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/services/{service}/instances/{instance}/exec", Perm: auth.PermAppDeploy, Action: "exec", handle: h.exec},
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/services/{service}/restart", Perm: auth.PermAppDeploy, Action: "restart", handle: h.restart},
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/services/{service}/stop", Perm: auth.PermAppDeploy, Action: "stop", handle: h.stopService},
+		{Method: "POST", Pattern: "/v1/deployments/{app}/{env}/services/{service}/start", Perm: auth.PermAppDeploy, Action: "start", handle: h.startService},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/images", Perm: auth.PermAppRead, handle: h.images},
+		{Method: "GET", Pattern: "/v1/deployments/{app}/{env}/services/{service}/ports/{port}", Perm: auth.PermAppRead, handle: h.port},
 	} {
 		h.register(rt)
 	}
@@ -409,6 +422,16 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack lets exec take the connection over through the recorder, which
+// then records 101 Switching Protocols as the call's status.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err == nil {
+		s.status = http.StatusSwitchingProtocols
+	}
+	return conn, rw, err
 }
 
 // Flush lets streaming handlers flush through the recorder.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -198,7 +199,9 @@ Start with:  haven up -f compose.yaml`,
 		newLoginCmd(g), newTokenCmd(g), newUserCmd(g), newMFACmd(g), newSecretCmd(g), newEnvCmd(g), newAuditCmd(g),
 		newHistoryCmd(g), newRollbackCmd(g), newReleaseCmd(g), newEventsCmd(g),
 		newMetricsCmd(g), newTopCmd(g), newAlertsCmd(g),
+		newExecCmd(g), newRestartCmd(g), newStopCmd(g), newStartCmd(g), newConfigCmd(g), newImagesCmd(g), newPortCmd(g), newCompletionCmd(g),
 	)
+	root.CompletionOptions.DisableDefaultCmd = true // `haven completion` is ours (completion.go)
 	return root
 }
 
@@ -207,7 +210,7 @@ func Main(ctx context.Context, deps Deps, args []string) int {
 	root := NewRoot(deps)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err != nil {
+	if err != nil && !errors.Is(err, errPassThrough) { // exec's command spoke for itself
 		fmt.Fprintln(root.ErrOrStderr(), "Error:", text(err.Error())) // server-made text: escaped like a table
 	}
 	return ExitCode(err)

@@ -88,6 +88,7 @@ func (c *Controller) Deploy(ctx context.Context, env string, app spec.App) (spec
 			previous = &all[i]
 		}
 	}
+	carryRestarts(previous, &app)
 	if err := c.externalSecrets(ctx, env, app); err != nil {
 		return spec.Deployment{}, nil, err
 	}

@@ -12,5 +12,13 @@
 // routes in canonical form; scale runs the same validation (and bounds);
 // a rollback keeps the current routes, which are not part of a revision.
 //
+// The compose habits (verbs.go) are use cases of the same kind: exec
+// resolves a running instance of the named app and environment before
+// anything runs; restart bumps spec.Service.RestartGeneration, a new
+// revision of the same spec released with the service's policy (deploys
+// carry the generation over, so an unchanged file restarts nothing);
+// stop and start keep the count in spec.Deployment.Stopped; images and
+// port read the deployment, the revisions and what the driver runs.
+//
 // May import: spec, store, driver, secrets, logs, metrics, alerts.
 package control

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/haven-platform/haven/internal/spec"
@@ -194,4 +195,78 @@ type Stats struct {
 	// bind mount's. It is what a "disk above 85%" alert watches: the
 	// instance fails when that filesystem is full, whoever filled it.
 	DiskFullness float64
+}
+
+// Execer is implemented by drivers that can run a command inside a running
+// instance (`haven exec`).
+type Execer interface {
+	// Exec runs req.Cmd in instance id, as the instance runs (its user,
+	// environment and working directory), and returns the command's exit
+	// status once it ends and its output has been written. A command that
+	// cannot be started (no such program) ends with status 126 or 127, its
+	// reason written to req.Stderr, as a shell reports it; an error is
+	// returned only when nothing could run: the instance is not running
+	// (ErrNotFound) or the runtime failed. When ctx ends first (the caller
+	// went away) the command's stdin is closed and Exec returns ctx's
+	// error without waiting further.
+	Exec(ctx context.Context, id string, req ExecRequest) (exitCode int, err error)
+}
+
+// ExecRequest is one command to run in an instance.
+type ExecRequest struct {
+	// Cmd is the program and its arguments (no shell is involved).
+	Cmd []string
+	// TTY gives the command a terminal: its stdout and stderr are both
+	// the terminal's output, written to Stdout.
+	TTY bool
+	// Stdin is the command's input; nil means none (it reads EOF).
+	Stdin io.Reader
+	// Stdout and Stderr receive the command's output as it is written.
+	Stdout, Stderr io.Writer
+	// Size is the terminal's initial size and Resize its changes, with TTY.
+	Size   TermSize
+	Resize <-chan TermSize
+}
+
+// TermSize is a terminal's size in characters.
+type TermSize struct {
+	Width, Height uint16
+}
+
+// ExecerOf returns d's Execer, looking through wrappers such as Owned, or
+// false when the driver cannot run commands in instances.
+func ExecerOf(d Driver) (Execer, bool) {
+	for {
+		if e, ok := d.(Execer); ok {
+			return e, true
+		}
+		w, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			return nil, false
+		}
+		d = w.Unwrap()
+	}
+}
+
+// ImageSizer is implemented by drivers whose images have a size on disk
+// (`haven images`).
+type ImageSizer interface {
+	// ImageSize returns the size in bytes of the image with that id (or
+	// reference), or ErrImageNotFound.
+	ImageSize(ctx context.Context, image string) (int64, error)
+}
+
+// ImageSizerOf returns d's ImageSizer, looking through wrappers such as
+// Owned, or false when the driver has none.
+func ImageSizerOf(d Driver) (ImageSizer, bool) {
+	for {
+		if s, ok := d.(ImageSizer); ok {
+			return s, true
+		}
+		w, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			return nil, false
+		}
+		d = w.Unwrap()
+	}
 }

@@ -81,16 +81,21 @@ type Service struct {
 	// ingress (only valid with one replica).
 	Ports []PortMapping `json:"ports,omitempty"`
 	// Expose lists container ports other services of the app may reach.
-	Expose    []int             `json:"expose,omitempty"`
-	Volumes   []Mount           `json:"volumes,omitempty"`
-	Networks  []string          `json:"networks,omitempty"`
-	DependsOn []Dependency      `json:"depends_on,omitempty"`
-	Health    *HealthCheck      `json:"healthcheck,omitempty"`
-	Restart   RestartPolicy     `json:"restart"`
-	Replicas  int               `json:"replicas"`
-	Resources Resources         `json:"resources,omitzero"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Secrets   []SecretRef       `json:"secrets,omitempty"`
+	Expose    []int         `json:"expose,omitempty"`
+	Volumes   []Mount       `json:"volumes,omitempty"`
+	Networks  []string      `json:"networks,omitempty"`
+	DependsOn []Dependency  `json:"depends_on,omitempty"`
+	Health    *HealthCheck  `json:"healthcheck,omitempty"`
+	Restart   RestartPolicy `json:"restart"`
+	Replicas  int           `json:"replicas"`
+	// RestartGeneration counts `haven restart`s of the service. It is part
+	// of the revision, so a restart is a new revision of the same spec,
+	// released with the service's release policy (zero-downtime); deploys
+	// carry it over, so redeploying an unchanged file restarts nothing.
+	RestartGeneration int               `json:"restart_generation,omitempty"`
+	Resources         Resources         `json:"resources,omitzero"`
+	Labels            map[string]string `json:"labels,omitempty"`
+	Secrets           []SecretRef       `json:"secrets,omitempty"`
 	// StopGracePeriod is how long an instance has between SIGTERM and SIGKILL.
 	StopGracePeriod Duration `json:"stop_grace_period,omitempty"`
 	// Routes send ingress traffic to this service.

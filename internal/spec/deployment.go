@@ -10,4 +10,8 @@ type Deployment struct {
 	App        App       `json:"app"`
 	Generation int64     `json:"generation"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	// Stopped holds, per service `haven stop` scaled to 0, the replica
+	// count it had, for `haven start` to restore. A deploy, which sets
+	// every count from the file, clears it.
+	Stopped map[string]int `json:"stopped,omitempty"`
 }

@@ -22,6 +22,12 @@
 // only for its own containers. TestEnvIsolation checks both from inside a
 // container.
 //
+// Exec (exec.go) runs `haven exec`'s commands through the Engine's exec
+// API on a hijacked connection; the Engine offers no way to kill an exec'd
+// process, so a caller going away closes its stdin (and hangs up its
+// terminal) and a command that ignores both runs to its end.
+// ImageSize (imagesize.go) is the image's size for `haven images`.
+//
 // Docker never restarts a Haven container (restart policy "no"): the agent
 // decides replacements, from the exits Events reports.
 //

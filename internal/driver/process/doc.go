@@ -138,6 +138,14 @@
 // scan, 250ms later, finishes the job). A staging directory
 // never held anything that ran; one older than a minute is deleted.
 //
+// `haven exec` (Exec, exec.go) runs its command the way the exec health
+// check does: on the host, as the instance's user, with its environment
+// and working directory, the program looked up in the instance's PATH. It
+// dies with Haven (Pdeathsig) and is killed with its process group when
+// the caller goes away or the instance stops (as in a container); with a terminal it gets a pseudo-terminal of its
+// own (opened through /dev/ptmx with the syscall package) as its
+// controlling terminal, in a session of its own.
+//
 // The exec health check is not an instance and has no record: it is
 // Haven's child with Pdeathsig SIGKILL, so it dies with Haven instead of
 // outliving it, and a timed-out check is killed with its process group.
