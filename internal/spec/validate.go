@@ -126,6 +126,12 @@ func (a *App) Validate() error {
 		default:
 			bad("%s: restart policy %q must be one of always, on-failure, no", where, s.Restart)
 		}
+		for _, p := range s.Container.Check(s.Replicas) { // container.go
+			bad("%s: %s", where, p.Msg)
+		}
+		if s.RestartRetries < 0 || (s.RestartRetries > 0 && s.Restart != RestartOnFailure) {
+			bad("%s: restart retries %d need restart: on-failure and must be 0 or more; write on-failure:N", where, s.RestartRetries)
+		}
 		for _, p := range s.Ports {
 			if !validPort(p.Target) {
 				bad("%s: port %d is not a valid port (1-65535)", where, p.Target)
