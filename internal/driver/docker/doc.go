@@ -22,6 +22,16 @@
 // only for its own containers. TestEnvIsolation checks both from inside a
 // container.
 //
+// A service's runtime options (spec.ContainerOptions: hostname, cap_add,
+// sysctls, ulimits, devices, …) become the container's Config and
+// HostConfig in options.go, one `docker run` flag each. container_name is
+// an extra network alias, never the container's name, so two environments
+// and a release's overlapping instances cannot collide. A device missing on
+// this node or a platform other than the node's fails the start with
+// ErrNodeMismatch; an option the Engine is too old for
+// (healthcheck.start_interval before API 1.44) is dropped with a warning in
+// the log, once per service.
+//
 // Docker never restarts a Haven container (restart policy "no"): the agent
 // decides replacements, from the exits Events reports.
 //
