@@ -243,6 +243,12 @@ func (p *Plan) decideService(in Input, svc *spec.Service, instances []Observed) 
 		p.Holds = append(p.Holds, Hold{Service: svc.Name, Condition: spec.ServiceWaiting, Message: msg})
 		return
 	}
+	if c := in.Crashes[svc.Name]; svc.Restart == spec.RestartOnFailure && svc.RestartRetries > 0 && c.Count > svc.RestartRetries {
+		// restart: on-failure:N gives up after N restarts, as Docker does.
+		p.Holds = append(p.Holds, Hold{Service: svc.Name, Condition: spec.ServiceFailed,
+			Message: fmt.Sprintf("%d consecutive failures: restart: on-failure:%d gives up after %d restarts; fix it and deploy again", c.Count, svc.RestartRetries, svc.RestartRetries)})
+		return
+	}
 	if c := in.Crashes[svc.Name]; c.Count > 0 {
 		if wait := c.Last.Add(Backoff(c.Count)).Sub(in.Now); wait > 0 {
 			cond := spec.ServiceConverging

@@ -105,7 +105,8 @@ type ContainerOptions struct {
 	Runtime string `json:"runtime,omitempty"`
 	// NanoCPUs is the service-level cpus key, in billionths of a core: the
 	// same limit as deploy.resources.limits.cpus (Resources.NanoCPUs),
-	// which wins when both are set. Process driver: like Resources.
+	// which wins when both are set. Process driver: ignored (it sets no
+	// limits).
 	NanoCPUs int64 `json:"cpus,omitempty"`
 	// CPUShares is cpu_shares: the relative CPU weight (1024 is the
 	// default). Process driver: ignored.
@@ -284,6 +285,7 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(o.Privileged, "privileged")
 	add(o.Platform != "", "platform")
 	add(o.Runtime != "", "runtime")
+	add(o.NanoCPUs != 0, "cpus")
 	add(o.CPUShares != 0, "cpu_shares")
 	add(o.MemoryReservationBytes != 0, "mem_reservation")
 	add(o.MemorySwappiness != nil, "mem_swappiness")
