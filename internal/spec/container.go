@@ -422,3 +422,26 @@ func (o ContainerOptions) Check(replicas int) []OptionProblem {
 	}
 	return out
 }
+
+// containerNameClashes reports container_names that another service of the
+// app is already reached by: its name or its own container_name. Both are
+// names on the app's network, so one would answer for the other.
+func containerNameClashes(services []Service) []string {
+	owner := map[string]string{}
+	for _, s := range services {
+		owner[s.Name] = s.Name
+	}
+	var out []string
+	for _, s := range services {
+		n := s.Container.Name
+		if n == "" || n == s.Name {
+			continue
+		}
+		if o, taken := owner[n]; taken {
+			out = append(out, fmt.Sprintf("service %s: container_name %q is already the name of service %s on the app's network; choose another container_name", s.Name, n, o))
+			continue
+		}
+		owner[n] = s.Name
+	}
+	return out
+}

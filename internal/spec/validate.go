@@ -80,6 +80,9 @@ func (a *App) Validate() error {
 		}
 		badLabels("volume "+v.Name, v.Labels, bad)
 	}
+	for _, msg := range containerNameClashes(a.Services) { // container.go
+		bad("%s", msg)
+	}
 	seen := map[string]bool{}
 	routes := map[string]string{}
 	hostPorts := map[string]string{}
