@@ -107,9 +107,6 @@ func (m *mapper) container(s types.ServiceConfig) spec.ContainerOptions {
 			o.LogDriver = "json-file" // logging: with options only
 		}
 	}
-	if s.LogDriver != "" {
-		o.LogDriver = s.LogDriver
-	}
 	for _, p := range o.Check(s.GetScale()) {
 		at := []string{p.Key}
 		if p.Item != "" {
