@@ -40,6 +40,13 @@ func TestPrivilegedDeploy(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("devops's privileged deploy: %d %s, want 200", code, got)
 	}
+	// A new image runs with the service's options: as strong as deploying
+	// them.
+	code, got = s.call(t, "POST", "/v1/deployments/shop/prod/services/agent/image", dev, `{"image":"evil:1"}`)
+	want = "permission app.deploy-privileged needed on environment prod to change the image of service agent (privileged: true, cap_add: SYS_ADMIN, pid: host)"
+	if code != http.StatusForbidden || !strings.Contains(got, want) {
+		t.Fatalf("developer's new image for a privileged service: %d %s\nwant 403 with %q", code, got, want)
+	}
 	code, got = s.call(t, "PUT", "/v1/deployments/tools/prod", dev, body("tools", spec.ContainerOptions{CapAdd: []string{"CHOWN"}}))
 	if code != http.StatusOK {
 		t.Fatalf("developer's deploy with a harmless cap_add: %d %s, want 200", code, got)
