@@ -2,6 +2,11 @@
 // handlers that call package control. It is the only place that maps errors
 // to HTTP status codes (see errorKind).
 //
+// Each route declares the permission it needs (routes.go). Deploying an
+// app, or a new image for a service, whose options could take the node
+// over also needs auth.PermAppDeployPrivileged (privileged.go): the route's
+// permission alone lets a developer deploy, not root the machine.
+//
 // May import: spec, store, driver, control, auth, audit, secrets, alerts,
 // logs.
 package api
