@@ -1,9 +1,12 @@
 package process
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,4 +50,46 @@ func TestStopSignal(t *testing.T) {
 	if s := strings.TrimSpace(string(got)); s != "usr1" {
 		t.Errorf("the instance got %s first, want usr1 (stop_signal: SIGUSR1)", s)
 	}
+}
+
+// TestIgnoredOptionsWarnOnce: the options the process driver cannot honour
+// are named in one warning per revision, however many instances start.
+// Not parallel: it swaps the default logger.
+func TestIgnoredOptionsWarnOnce(t *testing.T) {
+	var buf syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	d := newDriver(t, openDir(t))
+	svc := spec.Service{Name: "opts", Command: []string{"/bin/sleep", "30"},
+		Container: spec.ContainerOptions{Tty: true, CapAdd: []string{"NET_ADMIN"}, StopSignal: "SIGINT"}}
+	start(t, d, svc, spec.App{})
+	start(t, d, svc, spec.App{})
+	var lines []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "service options ignored") && strings.Contains(l, "service=opts") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], `options="tty, cap_add"`) {
+		t.Errorf("warnings %q, want one naming tty and cap_add (stop_signal applies)", lines)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
