@@ -30,7 +30,8 @@
 // this node or a platform other than the node's fails the start with
 // ErrNodeMismatch; an option the Engine is too old for
 // (healthcheck.start_interval before API 1.44) is dropped with a warning in
-// the log, once per service.
+// the log, once per service. A tty: true container's log is one raw stream
+// rather than multiplexed frames; Logs reads it as such (all "stdout").
 //
 // Docker never restarts a Haven container (restart policy "no"): the agent
 // decides replacements, from the exits Events reports.

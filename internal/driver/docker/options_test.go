@@ -138,6 +138,20 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 	if h.MemorySwappiness != nil && *h.MemorySwappiness != 0 {
 		t.Errorf("mem_swappiness: %d, want 0", *h.MemorySwappiness)
 	}
+	// With a TTY the Engine's log is one raw stream; Logs still gives
+	// whole, timestamped lines.
+	var lines []driver.LogLine
+	if err := d.Logs(t.Context(), inst.ID, driver.LogOptions{}, func(l driver.LogLine) error {
+		lines = append(lines, l)
+		return nil
+	}); err != nil {
+		t.Errorf("Logs of a tty container: %v", err)
+	}
+	if !slices.ContainsFunc(lines, func(l driver.LogLine) bool {
+		return l.Text == "opts listening on :8080" && !l.Time.IsZero()
+	}) {
+		t.Errorf("Logs of a tty container = %+v, want the line \"opts listening on :8080\" with its time", lines)
+	}
 	for _, c := range checks {
 		if !c.ok {
 			t.Errorf("%s did not reach the container: inspect shows %+v", c.key, c.seen)
