@@ -445,3 +445,19 @@ func containerNameClashes(services []Service) []string {
 	}
 	return out
 }
+
+// readOnlySecrets refuses read_only with an external secret: the docker
+// driver copies an external secret's value into the container before it
+// starts, and the Engine takes no copy onto a read-only root filesystem.
+// File secrets are bind-mounted and work with read_only.
+func readOnlySecrets(s Service, secrets map[string]Secret) string {
+	if !s.Container.ReadOnly {
+		return ""
+	}
+	for _, ref := range s.Secrets {
+		if sec, ok := secrets[ref.Source]; ok && sec.External {
+			return fmt.Sprintf("read_only: true cannot be given the external secret %q (its value is copied into the container's filesystem before it starts); give it as a file secret (`file: ./%s.txt`) or remove read_only", ref.Source, ref.Source)
+		}
+	}
+	return ""
+}

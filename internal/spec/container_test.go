@@ -55,3 +55,21 @@ func TestValidateContainerOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyExternalSecret: read_only with an external secret is refused
+// (the Engine answers "container rootfs is marked read-only" to the copy of
+// its value); with a file secret it is fine.
+func TestReadOnlyExternalSecret(t *testing.T) {
+	app := App{Name: "shop", Services: []Service{{Name: "api", Image: "x", Replicas: 1, Restart: RestartAlways,
+		Container: ContainerOptions{ReadOnly: true}, Secrets: []SecretRef{{Source: "tok", Target: "tok"}}}},
+		Secrets: map[string]Secret{"tok": {Name: "tok", External: true}}}
+	err := app.Validate()
+	want := `service api: read_only: true cannot be given the external secret "tok"`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Validate = %v, want %q", err, want)
+	}
+	app.Secrets["tok"] = Secret{Name: "tok", File: "/run/tok.txt"}
+	if err := app.Validate(); err != nil {
+		t.Errorf("read_only with a file secret: %v", err)
+	}
+}

@@ -132,6 +132,9 @@ func (a *App) Validate() error {
 		for _, p := range s.Container.Check(s.Replicas) { // container.go
 			bad("%s: %s", where, p.Msg)
 		}
+		if msg := readOnlySecrets(s, a.Secrets); msg != "" {
+			bad("%s: %s", where, msg)
+		}
 		if s.RestartRetries < 0 || (s.RestartRetries > 0 && s.Restart != RestartOnFailure) {
 			bad("%s: restart retries %d need restart: on-failure and must be 0 or more; write on-failure:N", where, s.RestartRetries)
 		}
