@@ -431,7 +431,7 @@ func (a *Agent) countFailures(ctx context.Context, env spec.AppEnv, d *spec.Depl
 			a.crashes[key] = c
 		}
 		c.Count++
-		c.Last = now
+		c.Last, c.Revision = now, o.Labels.Revision
 		c.reason, c.logs = reason, logs
 		a.failureTimes[key] = append(a.failureTimes[key], now)
 		if rel, ok := a.releases[key]; ok && !rel.Phase.Final() && rel.To == o.Labels.Revision {
@@ -568,7 +568,7 @@ func (a *Agent) start(ctx context.Context, env spec.AppEnv, d *spec.Deployment, 
 			a.crashes[key] = c
 		}
 		c.Count++
-		c.Last = time.Now()
+		c.Last, c.Revision = time.Now(), rev
 		c.reason, c.logs = "start failed: "+err.Error(), nil
 		a.mu.Unlock()
 		return

@@ -6,6 +6,11 @@
 // the connection to a framed protocol (verbs.go) after the guard has
 // authorized and audited it.
 //
+// Each route declares the permission it needs (routes.go). Deploying an
+// app, or a new image for a service, whose options could take the node
+// over also needs auth.PermAppDeployPrivileged (privileged.go): the route's
+// permission alone lets a developer deploy, not root the machine.
+//
 // May import: spec, store, driver, control, auth, audit, secrets, alerts,
 // logs.
 package api

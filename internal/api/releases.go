@@ -9,13 +9,17 @@ import (
 	"github.com/haven-platform/haven/internal/auth"
 )
 
-func (h *Handler) setImage(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (h *Handler) setImage(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	var req ImageRequest
 	if !decode(w, r, &req) {
 		return
 	}
 	if req.Image == "" {
 		writeError(w, badRequest("image is empty: pass SERVICE=IMAGE[:TAG]"))
+		return
+	}
+	if msg := h.imageRefusal(r.Context(), id, appEnv(r), r.PathValue("service")); msg != "" { // privileged.go
+		writeJSON(w, http.StatusForbidden, Error{Kind: KindForbidden, Message: msg})
 		return
 	}
 	d, changes, err := h.ctl.SetImage(r.Context(), appEnv(r), r.PathValue("service"), req.Image)

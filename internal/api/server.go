@@ -165,6 +165,10 @@ func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, id auth.Identit
 		writeError(w, badRequest("the app name in the body ("+req.App.Name+") differs from the one in the URL ("+app+")"))
 		return
 	}
+	if msg := privilegedRefusal(id, r.PathValue("env"), req.App); msg != "" { // privileged.go
+		writeJSON(w, http.StatusForbidden, Error{Kind: KindForbidden, Message: msg})
+		return
+	}
 	d, changes, err := h.ctl.Deploy(r.Context(), r.PathValue("env"), req.App)
 	if err != nil {
 		writeError(w, err)

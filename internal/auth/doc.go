@@ -9,16 +9,22 @@
 // A user holds bindings: a role in one environment, or in every one ("*").
 // The grant table (grants in role.go; pinned by testdata/grants.txt):
 //
-//	permission     viewer   developer   devops     admin
-//	app.read       bound    every env   every env  every env
-//	app.logs       -        bound       bound      every env
-//	app.deploy     -        bound       bound      every env
-//	env.manage     -        -           bound      every env
-//	secret.list    -        -           bound      every env
-//	secret.read    -        -           bound      every env
-//	secret.write   -        -           bound      every env
-//	token.self     every authenticated identity, no environment
-//	admin          -        -           -          yes (no environment)
+//	permission             viewer   developer   devops     admin
+//	app.read               bound    every env   every env  every env
+//	app.logs               -        bound       bound      every env
+//	app.deploy             -        bound       bound      every env
+//	app.deploy-privileged  -        -           bound      every env
+//	env.manage             -        -           bound      every env
+//	secret.list            -        -           bound      every env
+//	secret.read            -        -           bound      every env
+//	secret.write           -        -           bound      every env
+//	token.self             every authenticated identity, no environment
+//	admin                  -        -           -          yes (no environment)
+//
+// app.deploy-privileged is asked for by the deploy route, beside
+// app.deploy, when a service of the app can take its node over
+// (spec.ContainerOptions.PrivilegedKeys: privileged, cap_add of SYS_ADMIN
+// and the like, pid or ipc host, devices, seccomp or apparmor unconfined).
 //
 // "bound" means in the environments of the user's bindings of that role
 // (all of them for a "*" binding). Asking Can about an env-scoped

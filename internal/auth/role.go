@@ -47,21 +47,27 @@ type Permission string
 // The permissions. Env-scoped ones are checked against the environment a
 // request targets; env-less ones (PermTokenSelf, PermAdmin) ignore it.
 const (
-	PermAppRead     Permission = "app.read"     // status, ps, deployments, instances
-	PermAppLogs     Permission = "app.logs"     // service logs
-	PermAppDeploy   Permission = "app.deploy"   // deploy, scale, down (later rollback, tasks)
-	PermEnvManage   Permission = "env.manage"   // env create/delete
-	PermSecretList  Permission = "secret.list"  // secret names and versions, never values
-	PermSecretRead  Permission = "secret.read"  // secret values
-	PermSecretWrite Permission = "secret.write" // set, rm
-	PermTokenSelf   Permission = "token.self"   // own tokens, own MFA: any authenticated identity, no env
-	PermAdmin       Permission = "admin"        // users, bindings, everyone's tokens, audit, key rotation, server settings; no env
+	PermAppRead   Permission = "app.read"   // status, ps, deployments, instances
+	PermAppLogs   Permission = "app.logs"   // service logs
+	PermAppDeploy Permission = "app.deploy" // deploy, scale, down (later rollback, tasks)
+	// PermAppDeployPrivileged is needed, on top of PermAppDeploy, to
+	// deploy a service that can take its node over: privileged, a
+	// dangerous cap_add, pid or ipc "host", devices, or confinement
+	// turned off (spec.ContainerOptions.PrivilegedKeys). A developer may
+	// deploy their app but not root the machine it shares.
+	PermAppDeployPrivileged Permission = "app.deploy-privileged"
+	PermEnvManage           Permission = "env.manage"   // env create/delete
+	PermSecretList          Permission = "secret.list"  // secret names and versions, never values
+	PermSecretRead          Permission = "secret.read"  // secret values
+	PermSecretWrite         Permission = "secret.write" // set, rm
+	PermTokenSelf           Permission = "token.self"   // own tokens, own MFA: any authenticated identity, no env
+	PermAdmin               Permission = "admin"        // users, bindings, everyone's tokens, audit, key rotation, server settings; no env
 )
 
 // Permissions returns every permission, in the order of the grant table in
 // doc.go.
 func Permissions() []Permission {
-	return []Permission{PermAppRead, PermAppLogs, PermAppDeploy, PermEnvManage,
+	return []Permission{PermAppRead, PermAppLogs, PermAppDeploy, PermAppDeployPrivileged, PermEnvManage,
 		PermSecretList, PermSecretRead, PermSecretWrite, PermTokenSelf, PermAdmin}
 }
 
@@ -93,23 +99,25 @@ var grants = map[Role]map[Permission]scope{
 		PermAppDeploy: bound,
 	},
 	RoleDevOps: {
-		PermAppRead:     everywhere,
-		PermAppLogs:     bound,
-		PermAppDeploy:   bound,
-		PermEnvManage:   bound,
-		PermSecretList:  bound,
-		PermSecretRead:  bound,
-		PermSecretWrite: bound,
+		PermAppRead:             everywhere,
+		PermAppLogs:             bound,
+		PermAppDeploy:           bound,
+		PermAppDeployPrivileged: bound,
+		PermEnvManage:           bound,
+		PermSecretList:          bound,
+		PermSecretRead:          bound,
+		PermSecretWrite:         bound,
 	},
 	RoleAdmin: {
-		PermAppRead:     everywhere,
-		PermAppLogs:     everywhere,
-		PermAppDeploy:   everywhere,
-		PermEnvManage:   everywhere,
-		PermSecretList:  everywhere,
-		PermSecretRead:  everywhere,
-		PermSecretWrite: everywhere,
-		PermAdmin:       everywhere,
+		PermAppRead:             everywhere,
+		PermAppLogs:             everywhere,
+		PermAppDeploy:           everywhere,
+		PermAppDeployPrivileged: everywhere,
+		PermEnvManage:           everywhere,
+		PermSecretList:          everywhere,
+		PermSecretRead:          everywhere,
+		PermSecretWrite:         everywhere,
+		PermAdmin:               everywhere,
 	},
 }
 

@@ -27,7 +27,7 @@ func TestGrantsGolden(t *testing.T) {
 	sb.WriteString("#   bound:    in prod\n#   unbound:  in staging\n#   all-envs: across all environments (env \"\")\n")
 	sb.WriteString("#   star:     in staging, with ROLE@* instead\n")
 	sb.WriteString("# (admin is always bound as admin@*)\n")
-	fmt.Fprintf(&sb, "%-10s %-13s %-6s %-8s %-9s %s\n", "role", "permission", "bound", "unbound", "all-envs", "star")
+	fmt.Fprintf(&sb, "%-10s %-22s %-6s %-8s %-9s %s\n", "role", "permission", "bound", "unbound", "all-envs", "star")
 	for _, r := range Roles() {
 		env := "prod"
 		if r == RoleAdmin {
@@ -36,7 +36,7 @@ func TestGrantsGolden(t *testing.T) {
 		bound := Identity{User: "u", Bindings: []Binding{mustNormalize(t, b(r, env))}}
 		star := Identity{User: "u", Bindings: []Binding{mustNormalize(t, b(r, "*"))}}
 		for _, p := range Permissions() {
-			fmt.Fprintf(&sb, "%-10s %-13s %-6s %-8s %-9s %s\n", r, p,
+			fmt.Fprintf(&sb, "%-10s %-22s %-6s %-8s %-9s %s\n", r, p,
 				yesNo(bound.Can(p, "prod")), yesNo(bound.Can(p, "staging")), yesNo(bound.Can(p, "")), yesNo(star.Can(p, "staging")))
 		}
 	}

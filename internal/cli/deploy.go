@@ -51,6 +51,7 @@ failed or the timeout passed.`,
 				if err != nil {
 					return err
 				}
+				g.warnCompose(a)
 				if resp, err = cl.Deploy(ctx, f.env, *a); err != nil {
 					return err
 				}

@@ -16,6 +16,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.warnCompose(app)
 			if g.output == "table" {
 				g.output = "yaml"
 			}

@@ -18,5 +18,11 @@
 // read. Route hosts and paths are checked with spec's rules and stored in
 // spec's canonical form, as API deploys are.
 //
+// The runtime keys (container_name, cap_add, sysctls, ulimits, devices, …)
+// map to spec.ContainerOptions in container.go, which also places
+// compose-go's refusals of their values on their line. Warnings lists what
+// is accepted but changes nothing under Haven (a logging driver), for the
+// CLI to print.
+//
 // May import: spec, compose-go, go.yaml.in/yaml.
 package compose

@@ -69,10 +69,6 @@ var (
 		"networks": {entries: &keyRule{known: typeOf[types.ServiceNetworkConfig](), fields: map[string]*keyRule{},
 			hint: "services reach each other by service name on the app's network"}},
 		"depends_on": {entries: depRule},
-		"healthcheck": {known: typeOf[types.HealthCheckConfig](), fields: map[string]*keyRule{
-			"test": nil, "interval": nil, "timeout": nil, "retries": nil, "start_period": nil, "disable": nil,
-		}},
-		"restart": nil,
 		"deploy": {known: typeOf[types.DeployConfig](), fields: map[string]*keyRule{
 			"mode":     {only: []string{"replicated"}, hint: "Haven runs deploy.replicas instances"},
 			"replicas": nil,

@@ -257,6 +257,9 @@ func locateComposeError(src *sources, err error) problems {
 	var errs problems
 	msg := err.Error()
 	msg = reInvalidSuf.ReplaceAllString(msg, "")
+	if p, ok := locateRuntimeError(src, msg); ok { // container.go
+		return append(errs, p)
+	}
 	switch {
 	case reUndefDep.MatchString(msg):
 		m := reUndefDep.FindStringSubmatch(msg)

@@ -110,6 +110,7 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 	}
 	out.Secrets = m.secrets(s)
 	out.Container = m.container(s)
+	out.RestartRetries = m.restartRetries(s)
 	var xh xHaven
 	if x, ok := s.Extensions[xHavenKey]; ok {
 		xh = m.xHaven(s.Name, x)
@@ -143,8 +144,7 @@ func (m *mapper) restart(s types.ServiceConfig) spec.RestartPolicy {
 		// Haven handles itself.
 		return spec.RestartAlways
 	case types.RestartPolicyOnFailure:
-		// on-failure:N keeps its meaning except the retry cap, which spec
-		// has no field for yet.
+		// on-failure:N's N is read by restartRetries (container.go).
 		return spec.RestartOnFailure
 	case types.RestartPolicyNo:
 		return spec.RestartNever
@@ -271,6 +271,9 @@ func (m *mapper) health(s types.ServiceConfig) *spec.HealthCheck {
 	}
 	if h.StartPeriod != nil {
 		out.StartPeriod = spec.Duration(*h.StartPeriod)
+	}
+	if h.StartInterval != nil {
+		out.StartInterval = spec.Duration(*h.StartInterval)
 	}
 	out = out.WithDefaults()
 	return &out

@@ -28,6 +28,10 @@ type Crashes struct {
 	Count int
 	// Last is when the latest failure was observed.
 	Last time.Time
+	// Revision is the revision of the latest failure: restart:
+	// on-failure:N gives up on that revision only, so a deploy of a
+	// change starts again.
+	Revision string
 }
 
 // Input is everything Decide looks at for one app+environment.
@@ -241,6 +245,12 @@ func (p *Plan) decideService(in Input, svc *spec.Service, instances []Observed) 
 	}
 	if msg := unmetDependency(in, svc); msg != "" {
 		p.Holds = append(p.Holds, Hold{Service: svc.Name, Condition: spec.ServiceWaiting, Message: msg})
+		return
+	}
+	if c := in.Crashes[svc.Name]; svc.Restart == spec.RestartOnFailure && svc.RestartRetries > 0 && c.Count > svc.RestartRetries && c.Revision == in.Revisions[svc.Name] {
+		// restart: on-failure:N gives up after N restarts, as Docker does.
+		p.Holds = append(p.Holds, Hold{Service: svc.Name, Condition: spec.ServiceFailed,
+			Message: fmt.Sprintf("%d consecutive failures: restart: on-failure:%d gives up after %d restarts; fix it and deploy the change", c.Count, svc.RestartRetries, svc.RestartRetries)})
 		return
 	}
 	if c := in.Crashes[svc.Name]; c.Count > 0 {

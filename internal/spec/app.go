@@ -107,6 +107,10 @@ type Service struct {
 	Alerts []AlertRule `json:"alerts,omitempty"`
 	// Container holds the options of how each instance runs (container.go).
 	Container ContainerOptions `json:"container,omitzero"`
+	// RestartRetries is N of compose's `restart: on-failure:N`: after N
+	// consecutive failures the service is left exited instead of being
+	// started again (0: no cap, Haven's backoff only).
+	RestartRetries int `json:"restart_retries,omitempty"`
 }
 
 // Build says how to build a service's image from a local context.

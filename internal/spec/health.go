@@ -35,6 +35,10 @@ type HealthCheck struct {
 	// StartPeriod is the grace time after start during which failures do
 	// not count (but a success does).
 	StartPeriod Duration `json:"start_period,omitempty"`
+	// StartInterval is the time between checks during StartPeriod (compose's
+	// healthcheck.start_interval); zero means Interval. The docker driver
+	// gives it to the Engine; the other checkers probe at Interval.
+	StartInterval Duration `json:"start_interval,omitempty"`
 }
 
 // Health check defaults. They are shorter than Docker's (30s) because a

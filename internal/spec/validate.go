@@ -80,6 +80,9 @@ func (a *App) Validate() error {
 		}
 		badLabels("volume "+v.Name, v.Labels, bad)
 	}
+	for _, msg := range containerNameClashes(a.Services) { // container.go
+		bad("%s", msg)
+	}
 	seen := map[string]bool{}
 	routes := map[string]string{}
 	hostPorts := map[string]string{}
@@ -125,6 +128,15 @@ func (a *App) Validate() error {
 		case RestartAlways, RestartOnFailure, RestartNever:
 		default:
 			bad("%s: restart policy %q must be one of always, on-failure, no", where, s.Restart)
+		}
+		for _, p := range s.Container.Check(s.Replicas) { // container.go
+			bad("%s: %s", where, p.Msg)
+		}
+		if msg := readOnlySecrets(s, a.Secrets); msg != "" {
+			bad("%s: %s", where, msg)
+		}
+		if s.RestartRetries < 0 || (s.RestartRetries > 0 && s.Restart != RestartOnFailure) {
+			bad("%s: restart retries %d need restart: on-failure and must be 0 or more; write on-failure:N", where, s.RestartRetries)
 		}
 		for _, p := range s.Ports {
 			if !validPort(p.Target) {

@@ -45,6 +45,7 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	if err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: %w", name, err)
 	}
+	d.fitEngine(req.Service.Name, cfg)
 	if err := d.checkPorts(req.Service); err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -126,12 +127,16 @@ func containerConfig(req driver.StartRequest, env spec.AppEnv) (*container.Confi
 	if h := svc.Health; h != nil && h.Kind == spec.CheckExec && len(h.Command) > 0 {
 		h := h.WithDefaults()
 		cfg.Healthcheck = &container.HealthConfig{
-			Test:        append([]string{"CMD"}, h.Command...),
-			Interval:    h.Interval.D(),
-			Timeout:     h.Timeout.D(),
-			Retries:     h.Retries,
-			StartPeriod: h.StartPeriod.D(),
+			Test:          append([]string{"CMD"}, h.Command...),
+			Interval:      h.Interval.D(),
+			Timeout:       h.Timeout.D(),
+			Retries:       h.Retries,
+			StartPeriod:   h.StartPeriod.D(),
+			StartInterval: h.StartInterval.D(),
 		}
+	} else if h != nil && h.Kind == spec.CheckNone {
+		// healthcheck.disable: the image's HEALTHCHECK does not run either.
+		cfg.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
 	}
 
 	netName := networkName(env)
@@ -191,7 +196,7 @@ func containerConfig(req driver.StartRequest, env spec.AppEnv) (*container.Confi
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: sec.File, Target: secretsDir + target, ReadOnly: true})
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		netName: {Aliases: req.Aliases},
+		netName: {Aliases: withContainerName(req.Aliases, svc.Container.Name)},
 	}}
 	return cfg, host, netCfg, nil
 }

@@ -28,6 +28,17 @@
 // terminal) and a command that ignores both runs to its end.
 // ImageSize (imagesize.go) is the image's size for `haven images`.
 //
+// A service's runtime options (spec.ContainerOptions: hostname, cap_add,
+// sysctls, ulimits, devices, …) become the container's Config and
+// HostConfig in options.go, one `docker run` flag each. container_name is
+// an extra network alias, never the container's name, so two environments
+// and a release's overlapping instances cannot collide. A device missing on
+// this node or a platform other than the node's fails the start with
+// ErrNodeMismatch; an option the Engine is too old for
+// (healthcheck.start_interval before API 1.44) is dropped with a warning in
+// the log, once per service. A tty: true container's log is one raw stream
+// rather than multiplexed frames; Logs reads it as such (all "stdout").
+//
 // Docker never restarts a Haven container (restart policy "no"): the agent
 // decides replacements, from the exits Events reports.
 //

@@ -35,6 +35,7 @@ type Driver struct {
 	// volumes' containers are paused, before anything is copied.
 	afterPause func()
 	stats      statsCache // Stats' cache of pids, cgroup paths and disk sizes (stats.go)
+	warned     sync.Map   // "service/option" warned about once (options.go)
 }
 
 // New connects to the Docker Engine named by the environment (DOCKER_HOST,

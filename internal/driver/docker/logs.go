@@ -30,13 +30,21 @@ func (d *Driver) Logs(ctx context.Context, id string, opts driver.LogOptions, fn
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A container with a TTY (tty: true) has one raw stream, not the
+	// multiplexed frames readLog expects.
+	read := readLog
+	if c, err := d.cli.ContainerInspect(ctx, id); err != nil {
+		return notFound("logs", id, err)
+	} else if c.Config != nil && c.Config.Tty {
+		read = readTTYLog
+	}
 	rc, err := d.cli.ContainerLogs(ctx, id, o)
 	if err != nil {
 		return notFound("logs", id, err)
 	}
 	defer rc.Close()
 	var fnErr error
-	err = readLog(rc, func(l driver.LogLine) error {
+	err = read(rc, func(l driver.LogLine) error {
 		// The Engine filters on Since too, but only to the precision its
 		// log driver keeps; this makes the boundary exact.
 		if !opts.Since.IsZero() && l.Time.Before(opts.Since) {
@@ -100,6 +108,27 @@ func readLog(r io.Reader, fn func(driver.LogLine) error) error {
 		}
 	}
 	return nil
+}
+
+// readTTYLog reads the log of a container with a TTY: one stream of
+// lines (stdout and stderr merged by the terminal, so all are "stdout"),
+// each ended by "\r\n" or "\n".
+func readTTYLog(r io.Reader, fn func(driver.LogLine) error) error {
+	br := bufio.NewReaderSize(r, 32*1024)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if ferr := fn(logLine("stdout", bytes.TrimSuffix(line, []byte("\n")))); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // logLine splits "<RFC 3339 timestamp> <text>" as the Engine writes it with

@@ -5,6 +5,12 @@
 //
 // # What runs
 //
+// Of a service's runtime options (spec.ContainerOptions) only stop_signal
+// applies: Stop sends it instead of SIGTERM (options.go). The others
+// (tty, cap_add, sysctls, ulimits, devices, cpus, …) need a container; the
+// driver logs the ones a service sets, once per revision, and runs it
+// without them.
+//
 // An instance runs Entrypoint followed by Command (entrypoint first, like
 // Docker) as a host process in its own process group, so Stop signals the
 // app and everything it spawned. Service.Image and Build are ignored: there

@@ -62,6 +62,7 @@ type Driver struct {
 	subs   map[chan driver.Event]struct{} // Events subscribers
 	closed bool
 	stats  statsCache // Stats' cache of pids and disk sizes (stats.go)
+	warned sync.Map   // services warned about options they set that this driver ignores (options.go)
 
 	quit      chan struct{}
 	scanner   sync.WaitGroup
@@ -333,7 +334,7 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 		reaped bool // the supervisor's reaper owns wait(2)
 	)
 	rec := &record{
-		ID: id, Labels: req.Labels, Ports: ports, StartedAt: time.Now().UTC(),
+		ID: id, Labels: req.Labels, Ports: ports, StartedAt: time.Now().UTC(), StopSignal: d.stopSignal(req.Labels, svc), // options.go
 		Dir: svc.WorkingDir, Cred: who, SecretDir: d.secretDir(id, suffix),
 	}
 	undo := func() {
@@ -627,8 +628,9 @@ func (d *Driver) takenPorts() map[int]string {
 	return taken
 }
 
-// Stop implements driver.Driver: SIGTERM to the process group, SIGKILL
-// after grace, then the instance's directory is deleted.
+// Stop implements driver.Driver: the stop signal (stop_signal, SIGTERM by
+// default) to the process group, SIGKILL after grace, then the instance's
+// directory is deleted.
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
 	dir, err := d.instanceDir(id)
 	if errors.Is(err, driver.ErrNotFound) {
@@ -645,9 +647,10 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	if !rec.Finished {
-		sent, err := signalGroup(rec, syscall.SIGTERM)
+		sig := rec.stopSignal()
+		sent, err := signalGroup(rec, sig)
 		if err != nil {
-			return fmt.Errorf("stop %s: SIGTERM: %w", id, err)
+			return fmt.Errorf("stop %s: %v: %w", id, sig, err)
 		}
 		if sent && !waitGone(ctx, rec, grace) {
 			if _, err := signalGroup(rec, syscall.SIGKILL); err != nil {

@@ -55,6 +55,8 @@ type record struct {
 	// SecretDir holds the files of this Start's secrets, deleted with the
 	// instance ("" in records of older versions: secretDir(ID, "")).
 	SecretDir string `json:"secret_dir,omitempty"`
+	// StopSignal is the number Stop sends first (stop_signal); 0: SIGTERM.
+	StopSignal int `json:"stop_signal,omitempty"`
 }
 
 // instance renders the record as the driver reports it.

@@ -1,0 +1,82 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/haven-platform/haven/internal/spec"
+)
+
+// TestRuntimeKeysGolden loads one service with every runtime key
+// (testdata/runtime) and compares the spec with the golden file: each key
+// reaches spec.ContainerOptions (or the health check, or RestartRetries).
+func TestRuntimeKeysGolden(t *testing.T) {
+	app, err := Load(context.Background(), Options{Files: []string{"testdata/runtime/compose.yaml"}, Environment: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkApp(t, "runtime.golden.json", app)
+	api := app.Services[0]
+	if api.RestartRetries != 3 || api.Restart != spec.RestartOnFailure {
+		t.Errorf("restart: on-failure:3 became %q with %d retries", api.Restart, api.RestartRetries)
+	}
+	if s := api.Container.MemorySwappiness; s == nil || *s != 0 {
+		t.Errorf("mem_swappiness: 0 was lost (got %v): 0 means never swap, not unset", s)
+	}
+	if got := api.Container.PrivilegedKeys(); strings.Join(got, ", ") != "cap_add: NET_ADMIN, pid: host, devices: /dev/null" {
+		t.Errorf("PrivilegedKeys = %q", got)
+	}
+}
+
+// TestRuntimeKeyErrors: each bad runtime value is one message at its
+// file:line:col saying what to write instead.
+func TestRuntimeKeyErrors(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"runtime.yaml", strings.Join([]string{
+			`testdata/bad/runtime.yaml:7:5: service api: stop_signal "SIGNOPE" is not a signal; write a name such as SIGTERM, SIGQUIT, SIGINT or SIGUSR1`,
+			"testdata/bad/runtime.yaml:9:7: service api: ulimit nofile: soft limit 50000 is above the hard limit 100; write `nofile: {soft: N, hard: M}` with N <= M",
+			`testdata/bad/runtime.yaml:10:7: service api: ulimit "bogus" is not a resource limit; use one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack, as`,
+			`testdata/bad/runtime.yaml:11:19: service api: extra_hosts entry "db.local:not-an-ip" must be HOST:IP (or HOST=IP), like db.local:10.0.0.5 or host.docker.internal:host-gateway`,
+			`testdata/bad/runtime.yaml:12:15: service api: cap_add "net admin" is not a capability name; write one like NET_BIND_SERVICE or CHOWN (see capabilities(7))`,
+			"testdata/bad/runtime.yaml:13:5: service api: pid \"container:db\" is not supported by Haven; write `pid: host` or remove it (sharing another container's namespace ties two instances' lifetimes)",
+			`testdata/bad/runtime.yaml:14:5: service api: mem_swappiness 200 must be between 0 and 100`,
+			`testdata/bad/runtime.yaml:15:13: service api: tmpfs "relative/path" must start with an absolute path inside the container, like /tmp or /run:size=64m`,
+			`testdata/bad/runtime.yaml:16:5: service api: restart "on-failure:many" is not a restart policy; write on-failure:N with N a count of retries (0 or more), or no, always, on-failure, unless-stopped`,
+			`testdata/bad/runtime.yaml:17:15: service api: device "dev/fuse" must be an absolute host path, like /dev/fuse or /dev/ttyUSB0:/dev/ttyUSB0`,
+		}, "\n")},
+		{"runtime-name-replicas.yaml", `testdata/bad/runtime-name-replicas.yaml:4:5: services.api: can't set container_name and deploy.replicas as container name must be unique; remove container_name (other services reach every replica by the service name "api") or run one replica`},
+		{"runtime-shm.yaml", `testdata/bad/runtime-shm.yaml:4:5: service api: shm_size: invalid size: 'lots'; write a size like 64m (a number of bytes, or with b, k, m or g)`},
+		{"runtime-ulimit-value.yaml", "testdata/bad/runtime-ulimit-value.yaml:5:7: service api: ulimits.nofile: failed to cast to expected type: strconv.Atoi: parsing \"many\": invalid syntax; write `nofile: 65535` (soft and hard alike) or `nofile: {soft: 1024, hard: 65535}`"},
+		{"runtime-cpus.yaml", `testdata/bad/runtime-cpus.yaml:4:5: service api: cpus: failed to cast to expected type: strconv.ParseFloat: parsing "half": invalid syntax; write a number of cores like 0.5 or 2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := Load(context.Background(), Options{Files: []string{filepath.Join("testdata/bad", tt.file)}, Environment: env})
+			if err == nil {
+				t.Fatal("Load succeeded; want an error")
+			}
+			if !errors.Is(err, spec.ErrInvalid) {
+				t.Errorf("error does not match spec.ErrInvalid: %v", err)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("error:\ngot:  %s\nwant: %s", strings.ReplaceAll(got, "\n", "\n      "), strings.ReplaceAll(tt.want, "\n", "\n      "))
+			}
+		})
+	}
+}
+
+// TestWarnings: logging is accepted and said to change nothing.
+func TestWarnings(t *testing.T) {
+	app, err := Load(context.Background(), Options{Files: []string{"testdata/runtime/compose.yaml"}, Environment: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Warnings(app)
+	want := "service api: logging driver \"syslog\" is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("Warnings = %q, want [%q]", got, want)
+	}
+}
