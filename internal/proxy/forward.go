@@ -38,11 +38,12 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request, ex *exchange) er
 }
 
 // rewrite builds the upstream request: the identity headers from the
-// socket (setIdentity), and the path the route forwards. Host is kept:
+// socket (setIdentity), the request ID (setRequestID), and the path the route forwards. Host is kept:
 // apps see the public host. The balancer fills in URL.Host per attempt.
 func rewrite(pr *httputil.ProxyRequest) {
 	ex := exchangeFrom(pr.In.Context())
 	setIdentity(pr)
+	setRequestID(pr.Out.Header, ex)
 	u := pr.Out.URL
 	u.Scheme = "http"
 	switch {

@@ -233,9 +233,10 @@ func New(cfg Config) *Proxy {
 type exchange struct {
 	rec      recorder // the access log's, when there is one
 	id       string
-	table    *table // the table the route came from
-	host     string // canonical host
-	path     string // the clean path, before stripping
+	idHeader []string // the X-Request-Id header's value, []string{id}
+	table    *table   // the table the route came from
+	host     string   // canonical host
+	path     string   // the clean path, before stripping
 	route    route
 	backend  *backend
 	prefix   string // route prefix to strip; "" to forward the path as is

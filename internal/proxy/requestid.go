@@ -21,14 +21,20 @@ func withRequestIDs(trust bool) middleware {
 
 func (m *requestIDs) serve(w http.ResponseWriter, r *http.Request, ex *exchange) error {
 	ex.id = requestID(r, m.trust)
-	// One slice for both headers: the response's is never changed in
-	// place, and ReverseProxy copies the request's before the upstream
-	// sees it. Setting it on the request rather than the upstream's copy
-	// replaces a client's own X-Request-Id there too.
-	v := []string{ex.id}
-	w.Header()["X-Request-Id"] = v
-	r.Header["X-Request-Id"] = v
+	ex.idHeader = []string{ex.id}
+	w.Header()["X-Request-Id"] = ex.idHeader
 	return m.next.serve(w, r, ex)
+}
+
+// setRequestID puts the request's ID in the upstream's copy of its
+// headers, replacing a client's own, for forward's Rewrite: the copy, not
+// the client's request, because ReverseProxy sizes the copy for the
+// headers it adds. The value's slice is the response header's: neither
+// is ever changed in place.
+func setRequestID(out http.Header, ex *exchange) {
+	if ex.idHeader != nil {
+		out["X-Request-Id"] = ex.idHeader
+	}
 }
 
 // requestID returns the ID for r: the client's when trusted and well formed,
