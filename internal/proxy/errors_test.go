@@ -55,7 +55,7 @@ func TestErrorPages(t *testing.T) {
 func TestErrorPagesUpstreamFailure(t *testing.T) {
 	p := New(Config{})
 	w := httptest.NewRecorder()
-	ex := &exchange{id: "rid", backend: &backend{name: "shop/web"}}
+	ex := &exchange{id: "rid", routed: routed{backend: &backend{name: "shop/web"}}}
 	n := &next{err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
 	_ = (&errorPages{p: p, next: n}).serve(w, httptest.NewRequest("GET", "/", nil), ex)
 	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "shop/web") {

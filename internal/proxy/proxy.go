@@ -233,16 +233,8 @@ func New(cfg Config) *Proxy {
 type exchange struct {
 	rec      recorder // the access log's, when there is one
 	id       string
-	idHeader []string // the X-Request-Id header's value, []string{id}
-	table    *table   // the table the route came from
-	host     string   // canonical host
-	path     string   // the clean path, before stripping
-	route    route
-	backend  *backend
-	prefix   string // route prefix to strip; "" to forward the path as is
-	target   *target
-	group    string // the target's group
-	attempts int
+	idHeader []string    // the X-Request-Id header's value, []string{id}
+	routed               // the core's part
 	status   int         // upstream status, or one set by serveError
 	body     *clientBody // nil for a request without a body
 	// failStatus is what the balancer decided a failed request gets (see
