@@ -34,7 +34,7 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		// the wrapper does.
 		req.Body = body
 	case body == nil && req.Body != nil && req.Body != http.NoBody:
-		body = &clientBody{r: req.Body} // not from ServeHTTP; still replayable
+		body = &clientBody{r: req.Body} // not from limitRequests; still replayable
 		req.Body = body
 	}
 
