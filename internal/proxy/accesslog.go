@@ -2,10 +2,38 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
+
+// accessLog writes one JSON line per request, whatever answered it. It is
+// the outermost link, so it sees the final status of error pages too, and
+// it is left out of the chain when there is no access log.
+type accessLog struct {
+	out  io.Writer
+	mu   sync.Mutex // one line at a time
+	next handler
+}
+
+func withAccessLog(out io.Writer) middleware {
+	if out == nil {
+		return nil
+	}
+	return func(next handler) handler { return &accessLog{out: out, next: next} }
+}
+
+func (m *accessLog) serve(w http.ResponseWriter, r *http.Request, ex *exchange) error {
+	// The recorder lives in the exchange: no allocation of its own.
+	rec := &ex.rec
+	rec.ResponseWriter = w
+	// Deferred, so the line is written even when ReverseProxy aborts a
+	// broken response body with panic(http.ErrAbortHandler).
+	defer m.log(time.Now(), r, rec, ex)
+	return m.next.serve(rec, r, ex)
+}
 
 // recorder notes the status and size of the response for the access log.
 // It exposes the underlying writer through Unwrap, which is how
@@ -52,7 +80,7 @@ type accessEntry struct {
 	Attempts   int     `json:"attempts,omitempty"`
 }
 
-func (p *Proxy) logAccess(start time.Time, r *http.Request, rec *recorder, ex *exchange) {
+func (m *accessLog) log(start time.Time, r *http.Request, rec *recorder, ex *exchange) {
 	e := accessEntry{
 		Time:       start.UTC().Format(time.RFC3339Nano),
 		RequestID:  ex.id,
@@ -82,7 +110,7 @@ func (p *Proxy) logAccess(start time.Time, r *http.Request, rec *recorder, ex *e
 		return
 	}
 	line = append(line, '\n')
-	p.logMu.Lock()
-	_, _ = p.cfg.AccessLog.Write(line)
-	p.logMu.Unlock()
+	m.mu.Lock()
+	_, _ = m.out.Write(line)
+	m.mu.Unlock()
 }

@@ -19,21 +19,10 @@ type balancer struct{ p *Proxy }
 
 var _ http.RoundTripper = (*balancer)(nil)
 
-// RoundTrip sends req to the least-loaded target of the request's backend.
-//
-// A failed attempt is retried on another target when the request cannot
-// have had an effect, or is allowed to have it twice:
-//   - a dial failure (refused, unreachable, connect timeout) means the
-//     request never reached an instance: any method is retried, as long as
-//     no byte of its body was read;
-//   - any other failure before a response (reset, EOF) may come after the
-//     instance acted: only idempotent methods (RFC 9110: GET, HEAD,
-//     OPTIONS, TRACE, PUT, DELETE) or requests carrying an Idempotency-Key
-//     are retried, and only without a body, which cannot be replayed.
-//
-// Only a dial failure ejects the target. A reset can be caused by the
-// request itself (a handler that crashes on it); ejecting for that would let
-// one bad request, retried, eject every target in turn.
+// RoundTrip sends req to the least-loaded target of the request's backend,
+// and on a failure before an answer tries another one when the retry rule
+// (retryable) allows it. The picking, in-flight counts, ejection and
+// statistics are the core's (tries); this is their HTTP front end.
 func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex := exchangeFrom(req.Context())
 	body := ex.body
@@ -45,106 +34,53 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		// the wrapper does.
 		req.Body = body
 	case body == nil && req.Body != nil && req.Body != http.NoBody:
-		body = &clientBody{r: req.Body} // not from ServeHTTP; still replayable
+		body = &clientBody{r: req.Body} // not from limitRequests; still replayable
 		req.Body = body
 	}
 
-	var tried []*target
-	var lastErr error
-	var last member // the member of the last attempt, charged with its failure
-	var lastStart time.Time
+	s := b.p.tries(&ex.routed)
 	out := req
-	for attempt := 0; attempt < b.p.cfg.MaxAttempts; {
+	for {
 		now := time.Now()
-		m := ex.backend.pick(now.UnixNano(), tried)
-		if m.t == nil && lastErr == nil && b.p.refresh(ex) {
-			m = ex.backend.pick(now.UnixNano(), tried)
-		}
-		t := m.t
-		if t == nil {
+		m, ok := s.next(now)
+		if !ok {
 			break
 		}
-		tried = append(tried, t)
-		if !t.acquire() {
-			continue // started draining after we read the table; try another
-		}
-		attempt++
-		if attempt > 1 {
+		if ex.attempts > 1 {
 			// The previous attempt's request may still be referenced by the
 			// transport; give this one its own URL.
 			out = req.WithContext(req.Context())
 			u := *req.URL
 			out.URL = &u
 		}
-		out.URL.Host = t.addr
-		ex.target, ex.group, ex.attempts = t, m.stats.name, attempt
+		out.URL.Host = m.t.addr
 
-		resp, err := t.transport.RoundTrip(out)
+		resp, err := m.t.transport.RoundTrip(out)
 		if err == nil {
-			m.stats.record(resp.StatusCode, time.Since(now))
-			resp.Body = wrapReleaseBody(resp, t)
+			s.succeeded(resp.StatusCode, time.Now())
+			resp.Body = wrapReleaseBody(resp, m.t)
 			return resp, nil
 		}
-		t.release()
-		lastErr, last, lastStart = err, m, now
-
 		dial := isDialError(err)
-		if dial && t.eject(now, now.Add(b.p.cfg.EjectCooldown)) {
-			b.p.log.Warn("target ejected", "target", t.id, "addr", t.addr, "backend", ex.backend.name,
-				"for", b.p.cfg.EjectCooldown, "err", err)
-		}
-		if req.Context().Err() != nil || !retryable(req, body, dial) {
+		s.failed(err, dial, now)
+		if req.Context().Err() != nil ||
+			!retryable(dial, req.Method, req.Header.Get("Idempotency-Key") != "", body != nil, body != nil && body.started.Load()) {
 			break
 		}
 	}
-	if lastErr == nil {
+	if s.failure == nil {
 		return nil, errNoTargets
 	}
-	// Only the last failure is charged: an earlier one was retried, and
-	// what the client sees is the last. A failure of the client's own (see
-	// classify) is not the group's: a broken body reaches no counter, and
-	// a client that went away counts as a request, with the time it
-	// waited, but not as an error.
+	// A failure of the client's own (see classify) is not the group's: a
+	// broken body reaches no counter, and a client that went away counts
+	// as a request, with the time it waited, but not as an error.
 	now := time.Now()
-	status, upstream := classify(req, ex, lastErr, now)
+	status, upstream := classify(req, ex, s.failure, now)
 	ex.failStatus = status
 	if upstream || status == statusClientClosed {
-		last.stats.record(status, now.Sub(lastStart))
+		s.charge(status, now)
 	}
-	return nil, lastErr
-}
-
-// refresh re-matches a request whose backend ran out of targets against a
-// newer routing table. Between ServeHTTP reading the table and the balancer
-// picking, Updates may have moved every target of the old table to
-// draining; the new table has their replacements. The new route must be the
-// same (prefix and strip) as the old, because Rewrite already shaped the
-// path by the old one.
-func (p *Proxy) refresh(ex *exchange) bool {
-	cur := p.table.Load()
-	if cur == ex.table {
-		return false
-	}
-	rt, ok := cur.match(ex.host, ex.path)
-	if !ok || rt.prefix != ex.route.prefix || rt.strip != ex.route.strip || rt.backend.name != ex.backend.name {
-		return false
-	}
-	ex.table, ex.route, ex.backend = cur, rt, rt.backend
-	return true
-}
-
-func retryable(req *http.Request, body *clientBody, dial bool) bool {
-	if dial {
-		return body == nil || !body.started.Load()
-	}
-	if body != nil {
-		return false
-	}
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return req.Header.Get("Idempotency-Key") != ""
+	return nil, s.failure
 }
 
 // isDialError reports whether err happened while connecting, before any

@@ -22,11 +22,49 @@
 // compares the two groups' windows (GroupStats.Sub, ErrorRate, Quantile)
 // when it ends. The counters are atomic adds on the request path.
 //
-// Request path: ServeHTTP matches the routing table (an immutable value
-// swapped atomically by Update, so lookups take no lock), then hands the
-// request to an httputil.ReverseProxy whose Transport is a balancer: the
-// balancer picks a target per attempt, so a retry on another target is
-// invisible to the ReverseProxy, which sees one round trip.
+// Request path: a chain of links, each concern in its own file with its
+// own tests. A link is a handler, serve(w, r, ex) error, like Caddy's
+// ServeHTTP(w, r, next) error; a middleware is func(next handler) handler,
+// called when a chain is built, not per request, so that what a link
+// decides from configuration (a route's limits, later its WAF rules and
+// headers) it decides once and keeps in the link; Caddy's form would pass
+// next per call and still need a closure per link to bind it. The
+// per-request state, the exchange, is an argument, not a context value,
+// which would cost a context and a request copy per link. A link that will
+// not serve a request returns an error (a refusal with its status, or an
+// upstream failure); errorPages is the one place an error becomes a page,
+// through serveError and classify.
+//
+// New builds the front chain, the same for every request:
+//
+//	accessLog → requestIDs → errorPages → hygiene → router
+//
+// (accesslog.go, requestid.go, errors.go, hygiene.go, router.go; the
+// access log is left out without Config.AccessLog). The router matches the
+// routing table (an immutable value swapped atomically by Update, so
+// lookups take no lock) and hands the request to its route's chain, which
+// Update built with the table:
+//
+//	limitRequests (the route's limits) → forward
+//
+// (limits.go, forward.go). forward is an httputil.ReverseProxy whose
+// Rewrite sets the identity headers from the socket (identity.go: there,
+// not in a link, because ReverseProxy strips X-Forwarded-* from the
+// upstream's copy of the request just before Rewrite) and the request ID,
+// and whose Transport is the balancer: the balancer picks a
+// target per attempt, so a retry on another target is invisible to the
+// ReverseProxy, which sees one round trip. Upstream failures leave the
+// ReverseProxy through its ErrorHandler, which calls serveError too: the
+// ReverseProxy reports some of them where a response is under way.
+//
+// The transport-neutral core (core.go, table.go, target.go, stats.go) is
+// what any front end calls once it has a route: routed (the request's
+// route and attempts), tries (picking the least loaded target of a weighed
+// group, counting it in flight, ejecting, charging the group's
+// statistics), the retry rule, refresh against a newer table, and
+// draining. None of it uses a net/http type, except the per-target
+// http.Transport that the HTTP front end dials with and a route's chain,
+// which a second front end would sit beside.
 //
 // Whose fault: only the upstream's failures (refused or reset connections,
 // timeouts waiting for it, its 5xx) count as errors of the target's group.

@@ -44,10 +44,47 @@ func classify(r *http.Request, ex *exchange, err error, now time.Time) (status i
 	return http.StatusBadGateway, true
 }
 
-// serveError is the ReverseProxy's ErrorHandler: the one place an upstream
-// error becomes a response.
-func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := exchangeFrom(r.Context())
+// refusal is a link's answer to a request it will not pass on: the status
+// and message of the error page, and whether the connection closes after
+// it (the client broke the protocol or a limit; see refuse).
+type refusal struct {
+	status int
+	msg    string
+	close  bool
+}
+
+func (e *refusal) Error() string { return e.msg }
+
+// errorPages turns the error a link returns into the response. It sits
+// inside the access log and the request ID, so the page carries the ID and
+// the log its status.
+type errorPages struct {
+	p    *Proxy
+	next handler
+}
+
+func (m *errorPages) serve(w http.ResponseWriter, r *http.Request, ex *exchange) error {
+	if err := m.next.serve(w, r, ex); err != nil {
+		m.p.serveError(w, r, ex, err)
+	}
+	return nil
+}
+
+// serveError is the one place an error becomes a response: the errorPages
+// link calls it for the errors links return, and the ReverseProxy's
+// ErrorHandler for the upstream's. The ReverseProxy keeps its own exit
+// because it reports some failures where a response is under way (an
+// upgrade whose hijack failed), and because the request body's
+// bookkeeping after the upstream (see limitRequests) must follow the page.
+func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, ex *exchange, err error) {
+	if rf, ok := err.(*refusal); ok {
+		if rf.close {
+			p.refuse(w, r, ex, rf.status, rf.msg)
+		} else {
+			p.writeError(w, r, ex, rf.status, rf.msg)
+		}
+		return
+	}
 	name := ex.backend.name
 	status := ex.failStatus // set by the balancer, which saw the failure first
 	if status == 0 {
@@ -61,7 +98,7 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusRequestTimeout:
 		p.refuse(w, r, ex, status, "the request body arrived too slowly")
 	case http.StatusRequestEntityTooLarge:
-		p.refuse(w, r, ex, status, fmt.Sprintf("request body larger than the limit of %d bytes", ex.backend.limits.maxBody))
+		p.refuse(w, r, ex, status, fmt.Sprintf("request body larger than the limit of %d bytes", ex.body.limit))
 	case http.StatusServiceUnavailable:
 		p.writeError(w, r, ex, status, "service "+name+" has no healthy instances")
 	case http.StatusGatewayTimeout:

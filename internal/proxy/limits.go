@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -70,6 +71,54 @@ func (c Config) limitsFor(rl *spec.RouteLimits) limits {
 	}
 	l.maxBody, l.bodyTimeout, l.perClient = max(l.maxBody, 0), max(l.bodyTimeout, 0), max(l.perClient, 0)
 	return l
+}
+
+// limitRequests applies one route's limits: it refuses a declared body
+// over the size limit and a client over its bound of requests in flight,
+// before any upstream is contacted, and hands the rest of the chain a body
+// that enforces the size limit and the per-read timeout as it is read. A
+// route's link is built with its limits when the table is built.
+type limitRequests struct {
+	lim     limits
+	backend string         // the backend's name, for the 429 page
+	clients *clientLimiter // the backend's, shared by its routes and tables
+	next    handler
+}
+
+func withLimits(lim limits, backend string, clients *clientLimiter) middleware {
+	return func(next handler) handler {
+		return &limitRequests{lim: lim, backend: backend, clients: clients, next: next}
+	}
+}
+
+func (m *limitRequests) serve(w http.ResponseWriter, r *http.Request, ex *exchange) error {
+	lim := m.lim
+	if lim.maxBody > 0 && r.ContentLength > lim.maxBody {
+		return &refusal{status: http.StatusRequestEntityTooLarge, close: true,
+			msg: fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, lim.maxBody)}
+	}
+	if lim.perClient > 0 {
+		a := clientAddr(r)
+		if !m.clients.acquire(a, lim.perClient) {
+			return &refusal{status: http.StatusTooManyRequests, close: true,
+				msg: fmt.Sprintf("more than %d requests in flight from your address to service %s", lim.perClient, m.backend)}
+		}
+		defer m.clients.release(a)
+	}
+	if ex.body = newClientBody(w, r, lim); ex.body != nil {
+		r.Body = ex.body
+	}
+	err := m.next.serve(w, r, ex)
+	if b := ex.body; b != nil {
+		b.closed.Store(true)
+		if b.dl != nil && !b.eof.Load() {
+			// The upstream answered without reading the whole body; the
+			// server will now read (and drop) some of the rest, bounded
+			// by this.
+			_ = b.dl.SetReadDeadline(time.Now().Add(b.timeout))
+		}
+	}
+	return err
 }
 
 // clientAddr is the key a client's requests are counted under: its IP
@@ -149,7 +198,7 @@ type deadliner interface{ SetReadDeadline(time.Time) error }
 // Its Close leaves the client's body open: the Transport closes request
 // bodies on errors, but the body is offered to another target after a
 // refused connection (see retryable), and the server closes it anyway
-// when the handler returns. ServeHTTP marks it closed then, after which a
+// when the handler returns. limitRequests marks it closed then, after which a
 // read fails.
 type clientBody struct {
 	r       io.ReadCloser
@@ -174,13 +223,29 @@ func newClientBody(w http.ResponseWriter, r *http.Request, lim limits) *clientBo
 	}
 	b := &clientBody{r: r.Body, limit: lim.maxBody, timeout: lim.bodyTimeout}
 	if b.timeout > 0 {
-		if d, ok := w.(deadliner); ok {
+		if d := findDeadliner(w); d != nil {
 			b.dl = d
 		} else if rc := http.NewResponseController(w); rc.SetReadDeadline(time.Time{}) == nil {
 			b.dl = rc // a wrapped ResponseWriter that can
 		} // else a writer that cannot (httptest's): no timeout
 	}
 	return b
+}
+
+// findDeadliner returns the first of w and the writers it wraps (the
+// access log's recorder) that sets read deadlines itself: without an
+// allocation, unlike a ResponseController.
+func findDeadliner(w http.ResponseWriter) deadliner {
+	for {
+		if d, ok := w.(deadliner); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
 }
 
 // errBodyAfterHandler is what a read gets after the handler returned: the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -410,3 +411,51 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 }
 
 func median(ds []time.Duration) time.Duration { return quantile(ds, 0.5) }
+
+// TestLimitRequestsLink: a declared body over the route's limit and a
+// client at its bound are refused before the rest of the chain runs, with
+// the connection closed; an admitted request gets the limiting body and is
+// counted only while the chain runs.
+func TestLimitRequestsLink(t *testing.T) {
+	var clients clientLimiter
+	lim := limits{maxBody: 10, perClient: 1}
+	n := &next{}
+	h := withLimits(lim, "shop/web", &clients)(n)
+	req := func(body string) *http.Request {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.RemoteAddr = "192.0.2.7:5555"
+		return r
+	}
+
+	if rf := asRefusal(t, h.serve(httptest.NewRecorder(), req("01234567890"), &exchange{}), http.StatusRequestEntityTooLarge); !rf.close || n.called {
+		t.Errorf("413: closes %v, passed on %v", rf.close, n.called)
+	}
+
+	a := clientAddr(req(""))
+	clients.acquire(a, 1) // the client's one request in flight
+	if rf := asRefusal(t, h.serve(httptest.NewRecorder(), req("x"), &exchange{}), http.StatusTooManyRequests); !rf.close || n.called {
+		t.Errorf("429: closes %v, passed on %v", rf.close, n.called)
+	}
+	clients.release(a)
+
+	var inFlight bool
+	n.run = func(_ http.ResponseWriter, r *http.Request, ex *exchange) {
+		inFlight = !clients.acquire(a, 1)
+		if _, ok := r.Body.(*clientBody); !ok || ex.body == nil || ex.body.limit != 10 {
+			t.Errorf("body %T, exchange's %v: want the limiting body", r.Body, ex.body)
+		}
+	}
+	ex := &exchange{}
+	if err := h.serve(httptest.NewRecorder(), req("0123456789"), ex); err != nil || !n.called {
+		t.Fatalf("admitted request: err %v, passed on %v", err, n.called)
+	}
+	if !inFlight {
+		t.Error("the request was not counted while in flight")
+	}
+	if !clients.acquire(a, 1) {
+		t.Error("the request is still counted after it ended")
+	}
+	if _, err := ex.body.Read(make([]byte, 1)); err != errBodyAfterHandler {
+		t.Errorf("read after the chain returned: %v, want errBodyAfterHandler", err)
+	}
+}

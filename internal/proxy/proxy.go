@@ -2,17 +2,12 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,7 +179,6 @@ func (c Config) withDefaults() Config {
 type Proxy struct {
 	cfg   Config
 	log   *slog.Logger
-	rp    *httputil.ReverseProxy
 	base  *http.Transport // template cloned for every target
 	table atomic.Pointer[table]
 
@@ -198,7 +192,9 @@ type Proxy struct {
 	stats map[string]*backendStats
 	clock func() time.Time // time.Now; tests move it to expire stats
 
-	logMu sync.Mutex // one access log line at a time
+	// front is the chain every request takes up to its route's; forward
+	// is the link at the end of every route's chain.
+	front, forward handler
 }
 
 type targetKey struct{ id, addr string }
@@ -221,31 +217,24 @@ func New(cfg Config) *Proxy {
 		// A proxy passes Accept-Encoding and bodies through untouched.
 		DisableCompression: true,
 	}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      &balancer{p: p},
-		BufferPool:     newBufferPool(),
-		ModifyResponse: modifyResponse,
-		ErrorHandler:   p.serveError,
-		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-	}
+	p.forward = newForward(p)
+	p.front = chain(&router{p: p},
+		withAccessLog(cfg.AccessLog),
+		withRequestIDs(cfg.TrustRequestID),
+		func(next handler) handler { return &errorPages{p: p, next: next} },
+		withHygiene,
+	)
 	p.table.Store(&table{})
 	return p
 }
 
-// exchange is what the proxy knows about one request as it moves from
-// ServeHTTP through Rewrite and the balancer to the access log.
+// exchange is what the proxy knows about one request as it moves along
+// the chain, through Rewrite and the balancer, to the access log.
 type exchange struct {
+	rec      recorder // the access log's, when there is one
 	id       string
-	table    *table // the table the route came from
-	host     string // canonical host
-	path     string // the clean path, before stripping
-	route    route
-	backend  *backend
-	prefix   string // route prefix to strip; "" to forward the path as is
-	target   *target
-	group    string // the target's group
-	attempts int
+	idHeader []string    // the X-Request-Id header's value, []string{id}
+	routed               // the core's part
 	status   int         // upstream status, or one set by serveError
 	body     *clientBody // nil for a request without a body
 	// failStatus is what the balancer decided a failed request gets (see
@@ -260,185 +249,12 @@ func exchangeFrom(ctx context.Context) *exchange {
 	return ex
 }
 
-// ServeHTTP routes, balances and forwards one request.
+// ServeHTTP routes, balances and forwards one request, through the links
+// New built: the access log, the request ID, the error pages, the HTTP/1.1
+// hygiene, then the router, which hands the request to its route's chain
+// (the route's limits, then the forwarding link).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{id: p.requestID(r)}
-	rec := &recorder{ResponseWriter: w}
-	if p.cfg.AccessLog != nil {
-		// Deferred, so the line is written even when ReverseProxy aborts a
-		// broken response body with panic(http.ErrAbortHandler).
-		defer p.logAccess(time.Now(), r, rec, ex)
-	}
-	h := w.Header()
-	h.Set("X-Request-Id", ex.id)
-	if r.ProtoMajor != 1 || r.Method == "PRI" {
-		// Go's server hands the h2c preface ("PRI * HTTP/2.0") to the
-		// handler; forwarded, it would reach the app as an HTTP/1.1 request.
-		p.refuse(rec, r, ex, http.StatusHTTPVersionNotSupported, "this ingress speaks HTTP/1.1 only; HTTP/2 needs TLS")
-		return
-	}
-	if up := r.Header["Upgrade"]; len(up) > 0 && hasToken(up, "h2c") {
-		// An h2c upgrade would hand the client an HTTP/2 connection to
-		// the app, on which its next requests bypass routing and limits
-		// ("h2c smuggling"). Without the header the request goes on as
-		// HTTP/1.1, which is what the client falls back to.
-		delete(r.Header, "Upgrade")
-		delete(r.Header, "Http2-Settings")
-	}
-	if len(r.TransferEncoding) > 0 {
-		// RFC 9112 §6.1: after a request with both Transfer-Encoding and
-		// Content-Length, the server must close the connection, the two
-		// framings having possibly been read differently by someone on the
-		// way. Go's server drops the Content-Length (so it is never
-		// forwarded) but keeps the connection open, and leaves no trace of
-		// whether one was sent; so every chunked request closes its
-		// connection. That costs little: browsers send lengths.
-		h.Set("Connection", "close")
-	}
-
-	ex.table, ex.host, ex.path = p.table.Load(), canonicalHost(r.Host), cleanPath(r.URL.Path)
-	rt, ok := ex.table.match(ex.host, ex.path)
-	if !ok {
-		p.writeError(rec, r, ex, http.StatusNotFound, "no route for "+ex.host+ex.path)
-		return
-	}
-	ex.route, ex.backend = rt, rt.backend
-	if rt.strip {
-		ex.prefix = rt.prefix
-	}
-	if len(rt.backend.eligible) == 0 {
-		p.writeError(rec, r, ex, http.StatusServiceUnavailable, "service "+rt.backend.name+" has no healthy instances")
-		return
-	}
-	lim := rt.backend.limits
-	if lim.maxBody > 0 && r.ContentLength > lim.maxBody {
-		p.refuse(rec, r, ex, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, lim.maxBody))
-		return
-	}
-	if lim.perClient > 0 {
-		a := clientAddr(r)
-		if !rt.backend.clients.acquire(a, lim.perClient) {
-			p.refuse(rec, r, ex, http.StatusTooManyRequests, fmt.Sprintf("more than %d requests in flight from your address to service %s", lim.perClient, rt.backend.name))
-			return
-		}
-		defer rt.backend.clients.release(a)
-	}
-	if ex.body = newClientBody(w, r, lim); ex.body != nil {
-		r.Body = ex.body
-	}
-	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
-	if b := ex.body; b != nil {
-		b.closed.Store(true)
-		if b.dl != nil && !b.eof.Load() {
-			// The upstream answered without reading the whole body; the
-			// server will now read (and drop) some of the rest, bounded
-			// by this.
-			_ = b.dl.SetReadDeadline(time.Now().Add(b.timeout))
-		}
-	}
-}
-
-// rewrite builds the upstream request. ReverseProxy has already removed
-// hop-by-hop headers and the client's Forwarded, X-Forwarded-For,
-// X-Forwarded-Host and X-Forwarded-Proto (it does so whenever Rewrite is
-// set), so SetXForwarded writes values taken from the socket only; the
-// other headers apps read the client's identity from are dropped too (see
-// proxyHeader), and X-Real-IP is rebuilt from the socket. Host is kept:
-// apps see the public host. The balancer fills in URL.Host per attempt.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	ex := exchangeFrom(pr.In.Context())
-	out := pr.Out.Header
-	for k := range out {
-		if proxyHeader(k) {
-			delete(out, k)
-		}
-	}
-	pr.SetXForwarded()
-	if xff := out["X-Forwarded-For"]; len(xff) == 1 {
-		out["X-Real-Ip"] = xff // the socket's address alone; read-only, so shared
-	}
-	pr.Out.Header.Set("X-Request-Id", ex.id)
-	u := pr.Out.URL
-	u.Scheme = "http"
-	switch {
-	case ex.prefix != "":
-		u.Path = stripPrefix(ex.path, ex.prefix)
-		// Keep the client's escaping (say %2F) when it strips cleanly;
-		// URL.EscapedPath ignores a RawPath that does not encode Path.
-		if u.RawPath != "" && ex.path == pr.In.URL.Path && hasPathPrefix(u.RawPath, ex.prefix) {
-			u.RawPath = stripPrefix(u.RawPath, ex.prefix)
-		} else {
-			u.RawPath = ""
-		}
-	case ex.path != pr.In.URL.Path:
-		u.Path, u.RawPath = ex.path, ""
-	}
-}
-
-// hasToken reports whether a comma-separated header's values hold token,
-// in any case.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// proxyHeader reports whether a request header (in canonical form) is one
-// that only a proxy may set: apps and their frameworks read the client's
-// address, the original scheme, host, port, path prefix or URL from these
-// when they trust the proxy in front, so a client's own must never pass.
-// A switch, not a map: no hashing for the ten-odd headers of a request.
-func proxyHeader(k string) bool {
-	switch k {
-	case "X-Real-Ip", "X-Client-Ip", "Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip",
-		"X-Cluster-Client-Ip", "X-Original-Forwarded-For", "X-Forwarded", "Forwarded-For",
-		"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
-		"X-Forwarded-Uri", "X-Forwarded-Method", "X-Url-Scheme", "Front-End-Https",
-		"X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "X-Original-Method":
-		return true
-	}
-	return false
-}
-
-// modifyResponse drops an upstream X-Request-Id: the proxy's own is already
-// in the response headers, and one request should carry one ID.
-func modifyResponse(resp *http.Response) error {
-	resp.Header.Del("X-Request-Id")
-	if ex := exchangeFrom(resp.Request.Context()); ex != nil {
-		ex.status = resp.StatusCode
-	}
-	return nil
-}
-
-// requestID returns the ID for r: the client's when trusted and well formed,
-// else 16 random bytes in hex.
-func (p *Proxy) requestID(r *http.Request) string {
-	if p.cfg.TrustRequestID {
-		if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
-			return id
-		}
-	}
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b[:])
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	_ = p.front.serve(w, r, &exchange{}) // errorPages answers every error
 }
 
 // Update atomically replaces the routing table, weights included: once it
@@ -476,23 +292,7 @@ func (p *Proxy) Update(backends []Backend) {
 			be.members = append(be.members, member{t: t, stats: stats.group(tg.Group, now)})
 		}
 		be.split(b.Weights)
-		// Limits are per route, but the table gives each route only its
-		// backend: routes with their own limits get a copy of the backend
-		// carrying them. The copies share everything else, all of it
-		// immutable, and the per-client counts, which are per backend.
-		var byLimits []*backend
-		for _, r := range b.Routes {
-			l := p.cfg.limitsFor(r.Limits)
-			i := slices.IndexFunc(byLimits, func(c *backend) bool { return c.limits == l })
-			if i < 0 {
-				c := *be
-				c.limits = l
-				byLimits, i = append(byLimits, &c), len(byLimits)
-				bs, routes = append(bs, &c), append(routes, nil)
-			}
-			k := len(bs) - len(byLimits) + i
-			routes[k] = append(routes[k], r)
-		}
+		bs, routes = append(bs, be), append(routes, b.Routes)
 	}
 	p.expireStatsLocked(now)
 	for k, t := range p.targets {
@@ -506,7 +306,7 @@ func (p *Proxy) Update(backends []Backend) {
 			p.forgetLocked(k, t)
 		}
 	}
-	tab, conflicts := newTable(bs, routes)
+	tab, conflicts := newTable(bs, routes, p.routeChain)
 	for _, c := range conflicts {
 		p.log.Warn("route conflict, first backend wins", "route", c)
 	}
@@ -621,17 +421,4 @@ func (p *Proxy) Server(addr string) *http.Server {
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
-}
-
-// bufferPool lends ReverseProxy its copy buffers.
-type bufferPool struct{ pool sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { return make([]byte, 32<<10) }}}
-}
-
-func (b *bufferPool) Get() []byte { return b.pool.Get().([]byte) }
-func (b *bufferPool) Put(s []byte) {
-	//lint:ignore SA6002 a slice header per Put is cheaper than a 32 KiB buffer per request
-	b.pool.Put(s[:cap(s)])
 }

@@ -15,6 +15,10 @@ type route struct {
 	prefix  string // normalized: "/" or "/a/b", never a trailing slash
 	strip   bool
 	backend *backend
+	// next is the route's chain (its limits, then the forwarding link),
+	// built with the table, so what a route's configuration decides is
+	// decided once per table, not per request.
+	next handler
 }
 
 // table is an immutable routing table. Update builds a new one and swaps it
@@ -30,8 +34,9 @@ type table struct {
 // in conflicts: control.Deploy refuses a route another deployment holds
 // (in the same canonical form, under one lock with the write), so this is
 // unreachable from the API; first-wins keeps the table deterministic if it
-// happens anyway.
-func newTable(backends []*backend, routes [][]spec.Route) (t *table, conflicts []string) {
+// happens anyway. build makes each route's chain; nil leaves it empty (for
+// tests of matching alone).
+func newTable(backends []*backend, routes [][]spec.Route, build func(spec.Route, *backend) handler) (t *table, conflicts []string) {
 	t = &table{hosts: make(map[string][]route)}
 	seen := make(map[string]string) // host+prefix → backend name
 	for i, b := range backends {
@@ -43,6 +48,9 @@ func newTable(backends []*backend, routes [][]spec.Route) (t *table, conflicts [
 				continue
 			}
 			seen[key] = b.name
+			if build != nil {
+				r.next = build(sr, b)
+			}
 			if r.host == "" {
 				t.any = append(t.any, r)
 			} else {

@@ -18,7 +18,7 @@ func TestTableMatch(t *testing.T) {
 			{{Host: "Shop.Example.com", PathPrefix: "/"}},
 			{{Host: "shop.example.com", PathPrefix: "/api/admin"}},
 			{{PathPrefix: ""}, {PathPrefix: "/status"}, {Host: "shop.example.com", PathPrefix: "/"}},
-		})
+		}, nil)
 	if len(conflicts) != 1 {
 		t.Fatalf("conflicts = %q, want the duplicate shop.example.com/", conflicts)
 	}
@@ -47,7 +47,7 @@ func TestTableMatch(t *testing.T) {
 		}
 	}
 
-	empty, _ := newTable([]*backend{api}, [][]spec.Route{{{Host: "a.example", PathPrefix: "/a"}}})
+	empty, _ := newTable([]*backend{api}, [][]spec.Route{{{Host: "a.example", PathPrefix: "/a"}}}, nil)
 	if _, ok := empty.match("a.example", "/b"); ok {
 		t.Error("a.example/b matched a route on /a")
 	}
@@ -101,7 +101,7 @@ func TestHostNeverFallsBackToAnotherOwner(t *testing.T) {
 	tab, conflicts := newTable([]*backend{prodAPI, devAll}, [][]spec.Route{
 		{{Host: "prod.localhost", PathPrefix: "/api"}},
 		{{PathPrefix: "/"}},
-	})
+	}, nil)
 	if len(conflicts) != 0 {
 		t.Fatal(conflicts)
 	}
@@ -120,7 +120,7 @@ func TestHostNeverFallsBackToAnotherOwner(t *testing.T) {
 		{{Host: "prod.localhost", PathPrefix: "/api"}},
 		{{PathPrefix: "/other"}},
 		{{PathPrefix: "/"}},
-	})
+	}, nil)
 	if r, ok := tab.match("prod.localhost", "/login"); !ok || r.backend != prodWeb {
 		t.Errorf("prod.localhost/login with prod's own catch-all: %v %v, want shop/prod/web", r.backend, ok)
 	}

@@ -120,12 +120,9 @@ type backend struct {
 	// groups are the groups weighing more than 0 that have targets, in
 	// order of first appearance; nil without Weights.
 	groups []group
-	// limits are the request limits of the routes that lead here; Update
-	// makes a copy of the backend per distinct limits of its routes.
-	limits limits
-	// clients counts requests in flight per client address, for
-	// limits.perClient. It is shared by every copy and table of the
-	// backend, like its statistics.
+	// clients counts requests in flight per client address, for the
+	// limits of the routes that lead here (limitRequests). It is shared by
+	// every table of the backend, like its statistics.
 	clients *clientLimiter
 }
 
