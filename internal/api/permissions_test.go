@@ -64,8 +64,22 @@ func newTestServer(t *testing.T) *testServer {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ag := agent.New(agent.Config{Driver: drv, Store: st, Ingress: proxy.New(proxy.Config{}), Secrets: sec, Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
-	go ag.Run(ctx)
-	t.Cleanup(cancel)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); ag.Run(ctx) }()
+	// Before the data directory goes: stop the agent, then every instance a
+	// test's deploy started, so none is left running or writing its log
+	// into a directory being removed.
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+		if list, err := drv.List(context.Background()); err == nil {
+			for _, inst := range list {
+				drv.Stop(context.Background(), inst.ID, 0)
+				drv.Remove(context.Background(), inst.ID)
+			}
+		}
+		drv.Close()
+	})
 	h := NewHandler(Deps{Control: &control.Controller{Store: st, Driver: drv, Agent: ag, Secrets: sec}, Auth: au, Secrets: sec, Audit: log, DataDir: dir, Logger: logger})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

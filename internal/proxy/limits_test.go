@@ -274,7 +274,7 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a load test")
 	}
-	const perClient, slowClients, rounds, requests, warmup, bodySize = 16, 300, 41, 1000, 100, 1000
+	const perClient, slowClients, rounds, maxBatches, requests, warmup, bodySize = 16, 300, 41, 3, 1000, 100, 1000
 	var open, peak atomic.Int64
 	var mu sync.Mutex
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -370,34 +370,41 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 
 	unload(load()) // warm up: connections, pools, code paths
 	p99()
-	var unloaded, loaded []time.Duration
-	for i := range rounds {
-		if i%2 == 0 {
-			unloaded = append(unloaded, p99())
-		}
-		conns := load()
-		loaded = append(loaded, p99())
-		unload(conns)
-		if i%2 == 1 {
-			unloaded = append(unloaded, p99())
-		}
-	}
-	// Round i's loaded and unloaded blocks ran back to back, so they saw the
+	// Round i's loaded and unloaded blocks run back to back, so they see the
 	// same machine: the median of their ratios cancels what other
 	// processes do to both, where comparing the two medians lets a busy
 	// spell that happened to land on more loaded than unloaded blocks count.
-	ratios := make([]float64, rounds)
-	for i := range ratios {
-		ratios[i] = float64(loaded[i]) / float64(unloaded[i])
+	// When a batch of rounds leaves the answer close to the bound, more
+	// batches are measured and pooled (never retried: every round counts),
+	// since on a loaded machine 41 rounds still scatter by a few percent.
+	var unloaded, loaded []time.Duration
+	var ratios []float64
+	for batch := 1; ; batch++ {
+		for i := range rounds {
+			var u time.Duration
+			if i%2 == 0 {
+				u = p99()
+			}
+			conns := load()
+			l := p99()
+			unload(conns)
+			if i%2 == 1 {
+				u = p99()
+			}
+			unloaded, loaded = append(unloaded, u), append(loaded, l)
+			ratios = append(ratios, float64(l)/float64(u))
+		}
+		if r := medianRatio(ratios); r <= 1.05 || batch == maxBatches {
+			break
+		}
 	}
-	slices.Sort(ratios)
-	ratio := ratios[rounds/2]
+	ratio := medianRatio(ratios)
 	t.Logf("p99 of %d rounds of %d requests: median unloaded %v, with %d slow clients %v; median ratio of each round's pair %.3f; peak upstream connections %d",
-		rounds, requests, median(unloaded), slowClients, median(loaded), ratio, peak.Load())
+		len(ratios), requests, median(unloaded), slowClients, median(loaded), ratio, peak.Load())
 	t.Logf("p99 per round, unloaded: %v", unloaded)
 	t.Logf("p99 per round, loaded:   %v", loaded)
 	if ratio > 1.10 {
-		t.Errorf("p99 with %d slow clients is %.0f%% over the unloaded p99 (median of %d paired rounds), more than 10%%", slowClients, 100*(ratio-1), rounds)
+		t.Errorf("p99 with %d slow clients is %.0f%% over the unloaded p99 (median of %d paired rounds), more than 10%%", slowClients, 100*(ratio-1), len(ratios))
 	}
 	if n := peak.Load(); n > perClient+4 {
 		t.Errorf("upstream saw %d connections at once, want at most the per-client bound %d + a few", n, perClient)
@@ -411,6 +418,12 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 }
 
 func median(ds []time.Duration) time.Duration { return quantile(ds, 0.5) }
+
+func medianRatio(rs []float64) float64 {
+	s := slices.Clone(rs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
 
 // TestLimitRequestsLink: a declared body over the route's limit and a
 // client at its bound are refused before the rest of the chain runs, with
