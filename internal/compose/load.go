@@ -41,15 +41,35 @@ type Options struct {
 	Environment map[string]string
 }
 
+// Result is a loaded compose project.
+type Result struct {
+	// App is the validated, canonical app.
+	App *spec.App
+	// Warnings name the keys Haven accepts that change nothing under it
+	// (develop, pull_policy, deploy.labels, …), each with its place and
+	// why, sorted like errors. Commands print them; they never fail a load.
+	Warnings []*Problem
+}
+
 // Load reads the compose project opts describes and returns it as a
-// validated spec.App.
+// validated spec.App. It is LoadResult without the warnings.
+func Load(ctx context.Context, opts Options) (*spec.App, error) {
+	r, err := LoadResult(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.App, nil
+}
+
+// LoadResult reads the compose project opts describes and returns it as a
+// validated spec.App, with the warnings about keys that change nothing.
 //
 // Every problem with the input — YAML syntax, keys Haven does not implement,
 // a bad x-haven block, compose-go's and spec.App.Validate's checks — is
 // returned at once, joined one per line, each as a *Problem starting with
 // "file:line:col:" when it has a place in a file. All of them match
 // spec.ErrInvalid with errors.Is.
-func Load(ctx context.Context, opts Options) (*spec.App, error) {
+func LoadResult(ctx context.Context, opts Options) (*Result, error) {
 	guard := &credentialGuard{}
 	po, err := projectOptions(opts, guard)
 	if err != nil {
@@ -62,11 +82,15 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	// Our own parse comes first: it places syntax errors and unsupported
 	// keys precisely, before compose-go reports them without a position.
 	src, errs := parseSources(po.ConfigPaths)
+	if len(errs) == 0 {
+		errs = src.addReferenced()
+	}
 	files := src.names()
 	if len(errs) > 0 {
 		return nil, errs.err(files)
 	}
-	errs = append(errs, checkKeys(src, opts.Profiles)...)
+	keyErrs, warns := checkKeys(src, opts.Profiles)
+	errs = append(errs, keyErrs...)
 	errs = append(errs, checkPortSyntax(src, opts.Profiles)...)
 	errs = append(errs, checkName(src, opts.ProjectName)...)
 	if len(errs) > 0 {
@@ -101,7 +125,7 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 		return nil, locateValidateErrors(src, app, err).err(files)
 	}
 	app.Canonicalize()
-	return app, nil
+	return &Result{App: app, Warnings: append(warns, m.warns...).sorted(files)}, nil
 }
 
 // projectOptions turns Options into compose-go's ProjectOptions, with
@@ -386,6 +410,18 @@ func validatePos(src *sources, app *spec.App, msg string) Position {
 			return pos
 		}
 		return at("healthcheck")
+	case strings.Contains(rest, "network_mode"):
+		return at("network_mode")
+	case strings.Contains(rest, "ipv4_address"):
+		for _, n := range svc.Networks {
+			if pos, ok := src.find("services", name, "networks", n, "ipv4_address"); ok {
+				return pos
+			}
+			if pos, ok := src.find("services", name, "networks", n, "ipv6_address"); ok {
+				return pos
+			}
+		}
+		return at("networks")
 	case strings.Contains(rest, "exposed port"):
 		return at("expose")
 	case strings.Contains(rest, "port"):

@@ -178,6 +178,23 @@ func (a *App) Validate() error {
 				bad("%s: health check kind %q must be one of http, tcp, exec, none", where, h.Kind)
 			}
 		}
+		switch s.NetworkMode {
+		case "", NetworkHost, NetworkNone:
+		default:
+			bad("%s: network mode %q must be host or none (or empty: the app's network)", where, s.NetworkMode)
+		}
+		if s.NetworkMode == NetworkHost && s.Replicas > 1 {
+			bad("%s: network_mode host with %d replicas: every instance would listen on the same host ports; use replicas: 1, or drop network_mode and route through the ingress (x-haven.routes)", where, s.Replicas)
+		}
+		if (s.IPv4Address != "" || s.IPv6Address != "") && s.Replicas > 1 {
+			bad("%s: a fixed ipv4_address/ipv6_address with %d replicas: only one instance can hold an address; use replicas: 1, or drop the address and reach the service by name", where, s.Replicas)
+		}
+		if s.NetworkMode != "" && (s.IPv4Address != "" || s.IPv6Address != "" || len(s.Aliases) > 0) {
+			bad("%s: network_mode %s puts the instance outside the app's network, so it has no address or alias there; remove ipv4_address/ipv6_address/aliases", where, s.NetworkMode)
+		}
+		if s.NetworkMode == NetworkNone && len(s.Routes) > 0 {
+			bad("%s: network_mode none leaves the instance unreachable, so its routes could never be served; remove x-haven.routes or network_mode", where)
+		}
 		if r := s.Release; r != nil {
 			switch r.Strategy {
 			case "", StrategyRolling, StrategyBlueGreen, StrategyCanary:
@@ -202,7 +219,7 @@ func (a *App) Validate() error {
 			}
 		}
 		for _, m := range s.Volumes {
-			if m.Type == MountVolume && !a.hasVolume(m.Source) {
+			if m.Type == MountVolume && m.Source != "" && !a.hasVolume(m.Source) {
 				bad("%s: mounts volume %q, which is not declared under top-level `volumes:`", where, m.Source)
 			}
 		}
