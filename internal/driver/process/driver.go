@@ -573,7 +573,9 @@ func (d *Driver) environment(req driver.StartRequest, ports map[int]int, secretD
 	}
 	env := spec.AppEnv{App: req.Labels.App, Env: req.Labels.Env}
 	for _, mt := range svc.Volumes {
-		if mt.Type != spec.MountVolume {
+		// An anonymous volume (no Source) has no name to pass it by: a
+		// process writes where it runs (doc.go).
+		if mt.Type != spec.MountVolume || mt.Source == "" {
 			continue
 		}
 		p, err := d.ensureVolume(env, mt.Source)
