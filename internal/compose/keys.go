@@ -144,7 +144,7 @@ var (
 		"extends":     {known: typeOf[types.ExtendsConfig](), fields: map[string]*keyRule{"service": nil, "file": nil}},
 		"secrets": {items: &keyRule{known: typeOf[types.ServiceSecretConfig](), fields: map[string]*keyRule{
 			"source": nil, "target": nil,
-		}}},
+		}, hint: "a file secret is mounted as its file is; set its owner and mode on the host"}},
 		"configs": {items: &keyRule{known: typeOf[types.ServiceConfigObjConfig](), fields: map[string]*keyRule{
 			"source": nil, "target": nil,
 			"uid":  {warn: "a config is bind-mounted read-only as its file is; set the file's owner on the host"},

@@ -122,7 +122,7 @@ func LoadResult(ctx context.Context, opts Options) (*Result, error) {
 		return nil, m.errs.err(files)
 	}
 	if err := app.Validate(); err != nil {
-		return nil, locateValidateErrors(src, app, err).err(files)
+		return nil, locateValidateErrors(src, app, m.composeNames, err).err(files)
 	}
 	app.Canonicalize()
 	return &Result{App: app, Warnings: append(warns, m.warns...).sorted(files)}, nil
@@ -343,7 +343,8 @@ func locateComposeError(src *sources, err error) problems {
 // locateValidateErrors places each of spec.App.Validate's problems on the
 // key of the compose file it comes from. Validate words its messages for
 // any App; here they are only given a position.
-func locateValidateErrors(src *sources, app *spec.App, err error) problems {
+// renamed maps the services Haven renamed back to their compose names.
+func locateValidateErrors(src *sources, app *spec.App, renamed map[string]string, err error) problems {
 	var list []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		list = j.Unwrap()
@@ -353,7 +354,7 @@ func locateValidateErrors(src *sources, app *spec.App, err error) problems {
 	var errs problems
 	for _, e := range list {
 		msg := strings.TrimPrefix(e.Error(), spec.ErrInvalid.Error()+": ")
-		errs = append(errs, &Problem{Pos: validatePos(src, app, msg), Msg: msg})
+		errs = append(errs, &Problem{Pos: validatePos(src, app, renamed, msg), Msg: msg})
 	}
 	return errs
 }
@@ -368,7 +369,7 @@ var (
 	reSvcName    = regexp.MustCompile(`^service name "([^"]*)"`)
 )
 
-func validatePos(src *sources, app *spec.App, msg string) Position {
+func validatePos(src *sources, app *spec.App, renamed map[string]string, msg string) Position {
 	if m := reDepCycle.FindStringSubmatch(msg); m != nil {
 		chain := strings.Split(m[1], " -> ")
 		if len(chain) > 1 {
@@ -392,6 +393,9 @@ func validatePos(src *sources, app *spec.App, msg string) Position {
 	}
 	name, rest := strings.Trim(m[1], `"`), m[2]
 	svc, _ := app.Service(name)
+	if orig, ok := renamed[name]; ok {
+		name = orig
+	}
 	at := func(path ...string) Position { return src.best(append([]string{"services", name}, path...)...) }
 	switch {
 	case strings.Contains(rest, "depends_on names"):

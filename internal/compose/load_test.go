@@ -104,6 +104,8 @@ func TestLoadErrors(t *testing.T) {
 			"testdata/bad/deploy-keys.yaml:6:9: service api: deploy.update_config.failure_action pause is not supported: Haven rolls a failed release back, so a service is never left half on the new revision; use rollback or remove it\ntestdata/bad/deploy-keys.yaml:8:9: service api: deploy.restart_policy.condition \"sometimes\" is not a condition; use none, on-failure or any\ntestdata/bad/deploy-keys.yaml:12:7: service web: deploy.update_config and x-haven.release both say how to release; keep one of them"},
 		{[]string{"configs.yaml"}, nil,
 			"testdata/bad/configs.yaml:7:5: config inline: key `content` is not supported by Haven yet; remove it (the value would be stored in the deployment record; write it to a file and use `file:`)\ntestdata/bad/configs.yaml:9:5: config env: key `environment` is not supported by Haven yet; remove it (the value would be stored in the deployment record; write it to a file and use `file:`)"},
+		{[]string{"service-names.yaml"}, nil,
+			"testdata/bad/service-names.yaml:2:3: service my_api: is named my-api under Haven (service names are DNS labels), as service my-api is; rename one of them"},
 		{[]string{"network-external.yaml"}, nil,
 			"testdata/bad/network-external.yaml:7:5: network outside: key `external` is not supported by Haven yet; remove it (Haven creates the app's network per environment; joining a network made outside Haven comes with multi-node networking: run the other containers as services of the app)"},
 		{[]string{"bad-name.yaml"}, nil,

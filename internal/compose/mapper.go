@@ -29,6 +29,28 @@ type mapper struct {
 	errs         problems
 	// warns are values accepted that change nothing under Haven.
 	warns problems
+	// composeNames maps the name of a service Haven renamed (into a DNS
+	// label) back to the name the files give it, to place problems.
+	composeNames map[string]string
+}
+
+// serviceName is the name Haven gives a compose service: the same when it
+// is a DNS label, else the closest one ("my_api" is "my-api"). Service
+// names end up in DNS names, container names and metric labels; the
+// compose name stays an alias on the app's network.
+func (m *mapper) serviceName(compose string) string {
+	if spec.ValidName(compose) {
+		return compose
+	}
+	name := dnsLabel(compose)
+	if name == "" {
+		return compose // Validate refuses it, with the name as written
+	}
+	if m.composeNames == nil {
+		m.composeNames = map[string]string{}
+	}
+	m.composeNames[name] = compose
+	return name
 }
 
 func (m *mapper) app() *spec.App {
@@ -38,8 +60,14 @@ func (m *mapper) app() *spec.App {
 		name = dnsLabel(name)
 	}
 	app := &spec.App{Name: name}
+	byName := map[string]string{}
 	for _, sname := range p.ServiceNames() {
-		app.Services = append(app.Services, m.service(p.Services[sname]))
+		svc := m.service(p.Services[sname])
+		if other, ok := byName[svc.Name]; ok {
+			m.errs.add(m.at(sname), "service %s: is named %s under Haven (service names are DNS labels), as service %s is; rename one of them", sname, svc.Name, other)
+		}
+		byName[svc.Name] = sname
+		app.Services = append(app.Services, svc)
 	}
 	app.SortServices()
 	m.links(app)
@@ -77,12 +105,15 @@ func (m *mapper) app() *spec.App {
 }
 
 func (m *mapper) at(svc string, path ...string) Position {
+	if orig, ok := m.composeNames[svc]; ok {
+		svc = orig
+	}
 	return m.src.best(append([]string{"services", svc}, path...)...)
 }
 
 func (m *mapper) service(s types.ServiceConfig) spec.Service {
 	out := spec.Service{
-		Name:            s.Name,
+		Name:            m.serviceName(s.Name),
 		Image:           s.Image,
 		Entrypoint:      s.Entrypoint,
 		Command:         s.Command,
@@ -137,6 +168,12 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 		out.Restart = m.restartPolicy(s.Name, d.RestartPolicy.Condition, out.Restart)
 	}
 	out.Secrets = m.secrets(s)
+	if out.Name != s.Name {
+		if out.NetworkMode == "" {
+			out.Aliases = uniqueSorted(append(out.Aliases, s.Name))
+		}
+		m.warns.add(m.at(s.Name), "service %s: is named %s under Haven, as service names are DNS labels (they name containers, DNS entries and metrics); other services still reach it as %s. Use %s with haven commands, or rename the service", s.Name, out.Name, s.Name, out.Name)
+	}
 	out.Container = m.container(s)
 	var xh xHaven
 	if x, ok := s.Extensions[xHavenKey]; ok {
@@ -355,7 +392,7 @@ func (m *mapper) links(app *spec.App) {
 			if !ok || alias == target {
 				continue // the service name is an alias already
 			}
-			svc, found := app.Service(target)
+			svc, found := app.Service(m.serviceName(target))
 			if !found {
 				m.errs.add(m.at(sname, "links", strconv.Itoa(i)), "service %s: links names %q, which is not a service of this app; fix the name or add the service", sname, target)
 				continue
@@ -502,7 +539,7 @@ func (m *mapper) dependsOn(s types.ServiceConfig) []spec.Dependency {
 		if dep.Restart {
 			m.warns.add(m.at(s.Name, "depends_on", n, "restart"), "service %s: key `depends_on.%s.restart` changes nothing under Haven: instances of %s are not restarted when %s is replaced; they reconnect as they would after any outage", s.Name, n, s.Name, n)
 		}
-		out = append(out, spec.Dependency{Service: n, Condition: cond})
+		out = append(out, spec.Dependency{Service: m.serviceName(n), Condition: cond})
 	}
 	return out
 }
