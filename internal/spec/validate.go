@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -72,6 +73,13 @@ func (a *App) Validate() error {
 		}
 		if !Printable(sec.File) {
 			bad("secret %q: file %q contains a control character", name, sec.File)
+		}
+	}
+	if n := a.Network; n != nil {
+		for _, sub := range n.Subnets {
+			if _, _, err := net.ParseCIDR(sub.Subnet); err != nil {
+				bad("network subnet %q is not a CIDR subnet (like 172.28.0.0/16)", sub.Subnet)
+			}
 		}
 	}
 	for _, v := range a.Volumes {
@@ -191,6 +199,21 @@ func (a *App) Validate() error {
 		}
 		if s.NetworkMode != "" && (s.IPv4Address != "" || s.IPv6Address != "" || len(s.Aliases) > 0) {
 			bad("%s: network_mode %s puts the instance outside the app's network, so it has no address or alias there; remove ipv4_address/ipv6_address/aliases", where, s.NetworkMode)
+		}
+		for _, ip := range []string{s.IPv4Address, s.IPv6Address} {
+			if ip != "" && net.ParseIP(ip) == nil {
+				bad("%s: address %q is not an IP address", where, ip)
+			}
+		}
+		for _, m := range s.Volumes {
+			if m.SELinux != "" && m.SELinux != "z" && m.SELinux != "Z" {
+				bad("%s: mount %s: SELinux label %q must be z or Z", where, m.Target, m.SELinux)
+			}
+			switch m.Propagation {
+			case "", "rprivate", "private", "rshared", "shared", "rslave", "slave":
+			default:
+				bad("%s: mount %s: propagation %q must be one of rprivate, private, rshared, shared, rslave, slave", where, m.Target, m.Propagation)
+			}
 		}
 		if s.NetworkMode == NetworkNone && len(s.Routes) > 0 {
 			bad("%s: network_mode none leaves the instance unreachable, so its routes could never be served; remove x-haven.routes or network_mode", where)

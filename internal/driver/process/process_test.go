@@ -331,7 +331,8 @@ func TestEnvironment(t *testing.T) {
 		Env:        map[string]string{"GREETING": "hi there", "PORT": "1"},
 		Expose:     []int{9000},
 		Secrets:    []spec.SecretRef{{Source: "db_password", Target: "db-password"}},
-		Volumes:    []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}},
+		// The anonymous volume has no name to pass: no HAVEN_VOLUME_ for it.
+		Volumes: []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}, {Type: spec.MountVolume, Target: "/anon"}},
 	}
 	inst := start(t, d, svc, app)
 	var lines []string
@@ -362,6 +363,9 @@ func TestEnvironment(t *testing.T) {
 		if count(lines, want) != 1 {
 			t.Errorf("env lacks %q; got %q", want, lines)
 		}
+	}
+	if count(lines, "HAVEN_VOLUME_=") != 0 {
+		t.Errorf("the anonymous volume was passed as a volume without a name: %q", lines)
 	}
 	if count(lines, "HAVEN_TEST_PRIVATE") != 0 {
 		t.Errorf("Haven's own environment leaked into the instance: %q", lines)
