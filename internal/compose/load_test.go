@@ -106,6 +106,11 @@ func TestLoadErrors(t *testing.T) {
 			"testdata/bad/configs.yaml:7:5: config inline: key `content` is not supported by Haven yet; remove it (the value would be stored in the deployment record; write it to a file and use `file:`)\ntestdata/bad/configs.yaml:9:5: config env: key `environment` is not supported by Haven yet; remove it (the value would be stored in the deployment record; write it to a file and use `file:`)"},
 		{[]string{"service-names.yaml"}, nil,
 			"testdata/bad/service-names.yaml:2:3: service my_api: is named my-api under Haven (service names are DNS labels), as service my-api is; rename one of them"},
+		// Keys in included and extended files are checked where they are
+		// written; the services an extended file holds but nobody extends
+		// are not loaded, so not checked.
+		{[]string{"include-extends.yaml"}, nil,
+			"testdata/bad/include/base.yaml:5:7: service base: key `deploy.placement` is not supported by Haven yet; remove it (placement comes with multi-node; on one machine every instance runs there)\ntestdata/bad/include/part.yaml:4:5: service worker: key `external_links` is not supported by Haven yet; remove it (Haven starts no container outside the app; run it as a service of the app, or reach it by its host address)"},
 		{[]string{"network-external.yaml"}, nil,
 			"testdata/bad/network-external.yaml:7:5: network outside: key `external` is not supported by Haven yet; remove it (Haven creates the app's network per environment; joining a network made outside Haven comes with multi-node networking: run the other containers as services of the app)"},
 		{[]string{"bad-name.yaml"}, nil,
