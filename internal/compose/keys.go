@@ -181,8 +181,8 @@ var (
 	}}
 	networkRule = &keyRule{known: typeOf[types.NetworkConfig](), fields: map[string]*keyRule{
 		"driver":      {only: []string{"bridge"}, hint: "Haven's app network is a bridge on one machine; overlay networks come with multi-node"},
-		"name":        {warn: "Haven names the app's network itself, per environment (haven-APP-ENV-default), so environments never share one"},
-		"driver_opts": nil, "internal": nil, "enable_ipv6": nil, "attachable": nil, "labels": nil,
+		"name":        nil, // the network to join when external, else warned (mapper.network)
+		"driver_opts": nil, "internal": nil, "enable_ipv6": nil, "attachable": nil, "labels": nil, "external": nil,
 		"enable_ipv4": {only: []string{"true"}, hint: "the app's network always has IPv4: the ingress reaches instances over it"},
 		"ipam": {known: typeOf[types.IPAMConfig](), fields: map[string]*keyRule{
 			"driver": nil,
@@ -190,9 +190,7 @@ var (
 				"subnet": nil, "ip_range": nil, "gateway": nil,
 			}, hints: map[string]string{"aux_addresses": "reserve the addresses by leaving them outside ip_range"}}},
 		}, hints: map[string]string{"options": "Haven's IPAM driver takes no options"}},
-	}, hint: "Haven puts all services of an app and environment on one network it creates", hints: map[string]string{
-		"external": "Haven creates the app's network per environment; joining a network made outside Haven comes with multi-node networking: run the other containers as services of the app",
-	}}
+	}, hint: "Haven puts all services of an app and environment on one network it creates"}
 	secretRule = &keyRule{known: typeOf[types.SecretConfig](), fields: map[string]*keyRule{"file": nil, "external": nil,
 		"labels": {warn: "a file secret is mounted as its file is; labels are kept nowhere"}},
 		hint: "Haven reads secrets from files only: `file: ./secret.txt`", hints: map[string]string{

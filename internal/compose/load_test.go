@@ -112,7 +112,7 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"include-extends.yaml"}, nil,
 			"testdata/bad/include/base.yaml:5:7: service base: key `deploy.placement` is not supported by Haven yet; remove it (placement comes with multi-node; on one machine every instance runs there)\ntestdata/bad/include/part.yaml:4:5: service worker: key `external_links` is not supported by Haven yet; remove it (Haven starts no container outside the app; run it as a service of the app, or reach it by its host address)"},
 		{[]string{"network-external.yaml"}, nil,
-			"testdata/bad/network-external.yaml:7:5: network outside: key `external` is not supported by Haven yet; remove it (Haven creates the app's network per environment; joining a network made outside Haven comes with multi-node networking: run the other containers as services of the app)"},
+			"testdata/bad/network-external.yaml:5:7: service api: network outside is external, and Haven pins addresses on the app's own network only; move ipv4_address/ipv6_address to a network Haven creates"},
 		{[]string{"bad-name.yaml"}, nil,
 			"testdata/bad/bad-name.yaml:1:7: app name \"My_Shop\" must be a lowercase DNS label (a-z, 0-9, '-', at most 63 characters); change `name:`"},
 		{[]string{"cycle.yaml"}, nil,

@@ -346,6 +346,21 @@ func (m *mapper) serviceNetworks(s types.ServiceConfig, out *spec.Service) {
 	sort.Strings(names)
 	for _, n := range names {
 		cfg := s.Networks[n]
+		if decl, ok := m.project.Networks[n]; ok && bool(decl.External) {
+			// A network made outside Haven: the instances join it too.
+			engineName := decl.Name
+			if engineName == "" {
+				engineName = n
+			}
+			out.ExternalNetworks = append(out.ExternalNetworks, engineName)
+			if cfg != nil && (cfg.Ipv4Address != "" || cfg.Ipv6Address != "") {
+				m.errs.add(m.at(s.Name, "networks", n), "service %s: network %s is external, and Haven pins addresses on the app's own network only; move ipv4_address/ipv6_address to a network Haven creates", s.Name, n)
+			}
+			if cfg != nil {
+				out.Aliases = append(out.Aliases, cfg.Aliases...)
+			}
+			continue
+		}
 		if cfg == nil {
 			continue
 		}
@@ -414,6 +429,12 @@ func (m *mapper) network() *spec.Network {
 	from := ""
 	for _, n := range names {
 		c := m.project.Networks[n]
+		if bool(c.External) {
+			continue // not Haven's to configure
+		}
+		if _, named := m.src.find("networks", n, "name"); named {
+			m.warns.add(m.src.best("networks", n, "name"), "network %s: key `name` changes nothing under Haven: Haven names the app's network itself, per environment (haven-APP-ENV-default), so environments never share one; to join an existing network add `external: true`", n)
+		}
 		net := spec.Network{
 			DriverOpts: nonEmpty(c.DriverOpts),
 			Labels:     nonEmpty(c.Labels),

@@ -164,6 +164,11 @@ type Service struct {
 	// then needs a subnet (App.Network) that holds them.
 	IPv4Address string `json:"ipv4_address,omitempty"`
 	IPv6Address string `json:"ipv6_address,omitempty"`
+	// ExternalNetworks are networks made outside Haven (compose's
+	// `external: true`), by their engine name, that the service's
+	// instances join besides the app's network, answering there to the
+	// same names. Haven never creates or removes them.
+	ExternalNetworks []string `json:"external_networks,omitempty"`
 	// Container holds the options of how each instance runs (container.go).
 	Container ContainerOptions `json:"container,omitzero"`
 }

@@ -197,8 +197,13 @@ func (a *App) Validate() error {
 		if (s.IPv4Address != "" || s.IPv6Address != "") && s.Replicas > 1 {
 			bad("%s: a fixed ipv4_address/ipv6_address with %d replicas: only one instance can hold an address; use replicas: 1, or drop the address and reach the service by name", where, s.Replicas)
 		}
-		if s.NetworkMode != "" && (s.IPv4Address != "" || s.IPv6Address != "" || len(s.Aliases) > 0) {
-			bad("%s: network_mode %s puts the instance outside the app's network, so it has no address or alias there; remove ipv4_address/ipv6_address/aliases", where, s.NetworkMode)
+		if s.NetworkMode != "" && (s.IPv4Address != "" || s.IPv6Address != "" || len(s.Aliases) > 0 || len(s.ExternalNetworks) > 0) {
+			bad("%s: network_mode %s puts the instance outside the app's network, so it has no address, alias or other network; remove ipv4_address/ipv6_address/aliases/networks", where, s.NetworkMode)
+		}
+		for _, n := range s.ExternalNetworks {
+			if n == "" || !Printable(n) || strings.ContainsAny(n, "/ ") {
+				bad("%s: external network name %q must be printable, without '/' or spaces", where, n)
+			}
 		}
 		for _, ip := range []string{s.IPv4Address, s.IPv6Address} {
 			if ip != "" && net.ParseIP(ip) == nil {

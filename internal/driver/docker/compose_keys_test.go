@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 
+	"github.com/haven-platform/haven/internal/driver"
 	"github.com/haven-platform/haven/internal/spec"
 )
 
@@ -32,6 +33,13 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.cli.VolumeRemove(t.Context(), external, true) })
+
+	// So does an external network.
+	extNet := "haven-test-extnet-" + randHex(4)
+	if _, err := d.cli.NetworkCreate(ctx, extNet, network.CreateOptions{Driver: "bridge"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.cli.NetworkRemove(t.Context(), extNet) })
 
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "f"), []byte("from host"), 0o644); err != nil {
@@ -52,9 +60,10 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 			{Type: spec.MountBind, Source: src, Target: "/src", ReadOnly: true, SELinux: "z"},
 			{Type: spec.MountBind, Source: src, Target: "/prop", Propagation: "rprivate"},
 		},
-		Aliases:     []string{"web-internal"},
-		IPv4Address: pinned,
-		Routes:      []spec.Route{{PathPrefix: "/", Port: 8080}},
+		Aliases:          []string{"web-internal"},
+		IPv4Address:      pinned,
+		ExternalNetworks: []string{extNet},
+		Routes:           []spec.Route{{PathPrefix: "/", Port: 8080}},
 	}
 	hostPort := freePort(t)
 	edge := spec.Service{Name: "edge", Image: testAppImage(t), NetworkMode: spec.NetworkHost,
@@ -135,6 +144,9 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 	if ep == nil || !containsStr(ep.Aliases, "web") || !containsStr(ep.Aliases, "web-internal") || ep.IPAddress != pinned {
 		t.Errorf("endpoint %+v, want aliases web and web-internal and address %s", ep, pinned)
 	}
+	if ext := c.NetworkSettings.Networks[extNet]; ext == nil || !containsStr(ext.Aliases, "web-internal") {
+		t.Errorf("endpoint on the external network %+v, want one with alias web-internal", ext)
+	}
 	if got := inst.Addr(8080); got != net.JoinHostPort(pinned, "8080") {
 		t.Errorf("Addr(8080) = %s", got)
 	}
@@ -190,6 +202,15 @@ func TestExternalVolumeMissing(t *testing.T) {
 	err := d.EnsureEnv(t.Context(), env, app)
 	if err == nil || !strings.Contains(err.Error(), "docker volume create") {
 		t.Fatalf("EnsureEnv = %v, want an error saying to create the volume", err)
+	}
+	// Likewise an external network, at EnsureEnv and at Start.
+	svc := spec.Service{Name: "web", Image: testAppImage(t), ExternalNetworks: []string{"haven-test-absent-" + randHex(4)}}
+	app = spec.App{Name: env.App, Services: []spec.Service{svc}}
+	if err := d.EnsureEnv(t.Context(), env, app); err == nil || !strings.Contains(err.Error(), "docker network create") {
+		t.Fatalf("EnsureEnv = %v, want an error saying to create the network", err)
+	}
+	if _, err := d.Start(t.Context(), driver.StartRequest{Labels: labelsFor(env, svc), Service: svc, App: app}); err == nil || !strings.Contains(err.Error(), "docker network create") {
+		t.Fatalf("Start = %v, want an error saying to create the network", err)
 	}
 }
 

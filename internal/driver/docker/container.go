@@ -52,7 +52,10 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	if err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: create container: %w", name, err)
 	}
-	err = d.copySecrets(ctx, created.ID, req)
+	err = d.joinExternalNetworks(ctx, created.ID, req)
+	if err == nil {
+		err = d.copySecrets(ctx, created.ID, req)
+	}
 	if err == nil {
 		err = d.cli.ContainerStart(ctx, created.ID, container.StartOptions{})
 	}
@@ -72,6 +75,33 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 		return driver.Instance{}, fmt.Errorf("start %s: inspect: %w", name, err)
 	}
 	return instanceFrom(c), nil
+}
+
+// joinExternalNetworks connects a created container to the networks made
+// outside Haven that its service lists, with the same aliases as on the
+// app's network. The Engine creates a container on one network only
+// before API 1.44, so the others are joined before it starts.
+func (d *Driver) joinExternalNetworks(ctx context.Context, id string, req driver.StartRequest) error {
+	svc := req.Service
+	for _, n := range svc.ExternalNetworks {
+		// The Engine accepts a created container on a network that does
+		// not exist and fails only at start, without saying which service
+		// asked: look first.
+		if _, err := d.cli.NetworkInspect(ctx, n, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+			return externalNetworkMissing(svc.Name, n)
+		} else if err != nil {
+			return fmt.Errorf("inspect network %s: %w", n, err)
+		}
+		ep := &network.EndpointSettings{Aliases: append(append([]string(nil), req.Aliases...), svc.Aliases...)}
+		if err := d.cli.NetworkConnect(ctx, n, id, ep); err != nil {
+			return fmt.Errorf("join network %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func externalNetworkMissing(service, name string) error {
+	return fmt.Errorf("service %s joins network %s, which is external, and the Engine has no network %s: create it (docker network create %s) or drop `external: true`", service, name, name, name)
 }
 
 // containerConfig translates a start request into the Engine's create

@@ -20,6 +20,15 @@ func (d *Driver) EnsureEnv(ctx context.Context, env spec.AppEnv, app spec.App) e
 	if _, err := d.ensureNetwork(ctx, env, app.Network); err != nil {
 		return err
 	}
+	for _, s := range app.Services {
+		for _, n := range s.ExternalNetworks {
+			if _, err := d.cli.NetworkInspect(ctx, n, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+				return externalNetworkMissing(s.Name, n)
+			} else if err != nil {
+				return fmt.Errorf("inspect network %s: %w", n, err)
+			}
+		}
+	}
 	for _, name := range volumeNames(app) {
 		v := spec.Volume{Name: name}
 		for _, decl := range app.Volumes {
