@@ -50,6 +50,8 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 	third := int(time.Now().UnixNano() % 200)
 	subnet := fmt.Sprintf("10.213.%d.0/24", third)
 	pinned := fmt.Sprintf("10.213.%d.77", third)
+	subnet6 := fmt.Sprintf("fd5e:213:%x::/64", third)
+	pinned6 := fmt.Sprintf("fd5e:213:%x::77", third)
 	web := spec.Service{
 		Name:  "web",
 		Image: testAppImage(t),
@@ -62,6 +64,7 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 		},
 		Aliases:          []string{"web-internal"},
 		IPv4Address:      pinned,
+		IPv6Address:      pinned6,
 		ExternalNetworks: []string{extNet},
 		Routes:           []spec.Route{{PathPrefix: "/", Port: 8080}},
 	}
@@ -78,7 +81,8 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 			Labels:     map[string]string{"zone": "back", spec.LabelApp: "spoofed"},
 			DriverOpts: map[string]string{"com.docker.network.bridge.enable_icc": "true"},
 			Attachable: true,
-			Subnets:    []spec.Subnet{{Subnet: subnet}},
+			EnableIPv6: true,
+			Subnets:    []spec.Subnet{{Subnet: subnet}, {Subnet: subnet6}},
 		},
 	}
 	if err := d.EnsureEnv(ctx, env, app); err != nil {
@@ -91,8 +95,8 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n.Labels["zone"] != "back" || n.Labels[spec.LabelApp] != env.App || !n.Attachable ||
-		n.Options["com.docker.network.bridge.enable_icc"] != "true" || len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Subnet != subnet {
-		t.Errorf("network: labels %v attachable %v options %v ipam %+v", n.Labels, n.Attachable, n.Options, n.IPAM.Config)
+		n.Options["com.docker.network.bridge.enable_icc"] != "true" || !n.EnableIPv6 || len(n.IPAM.Config) != 2 || n.IPAM.Config[0].Subnet != subnet {
+		t.Errorf("network: labels %v attachable %v ipv6 %v options %v ipam %+v", n.Labels, n.Attachable, n.EnableIPv6, n.Options, n.IPAM.Config)
 	}
 	// The named volume has its driver options and labels; the external
 	// one is not recreated under Haven's name.
@@ -141,8 +145,8 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 		t.Errorf("volume /data: nocopy not set: %+v", c.HostConfig.Mounts)
 	}
 	ep := c.NetworkSettings.Networks[env.ResourceName("default")]
-	if ep == nil || !containsStr(ep.Aliases, "web") || !containsStr(ep.Aliases, "web-internal") || ep.IPAddress != pinned {
-		t.Errorf("endpoint %+v, want aliases web and web-internal and address %s", ep, pinned)
+	if ep == nil || !containsStr(ep.Aliases, "web") || !containsStr(ep.Aliases, "web-internal") || ep.IPAddress != pinned || ep.GlobalIPv6Address != pinned6 {
+		t.Errorf("endpoint %+v, want aliases web and web-internal and addresses %s, %s", ep, pinned, pinned6)
 	}
 	if ext := c.NetworkSettings.Networks[extNet]; ext == nil || !containsStr(ext.Aliases, "web-internal") {
 		t.Errorf("endpoint on the external network %+v, want one with alias web-internal", ext)
@@ -214,12 +218,21 @@ func TestExternalVolumeMissing(t *testing.T) {
 	}
 }
 
+// freePort finds a free port below the ephemeral range, where no other
+// process's outgoing connection takes it between this check and the
+// instance's listen (ports the kernel hands out for ":0" are).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	base := 20000 + int(time.Now().UnixNano()%9000)
+	for i := 0; i < 100; i++ {
+		p := base + i
+		l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-29099")
+	return 0
 }
