@@ -146,10 +146,9 @@ var (
 			"source": nil, "target": nil,
 		}, hint: "a file secret is mounted as its file is; set its owner and mode on the host"}},
 		"configs": {items: &keyRule{known: typeOf[types.ServiceConfigObjConfig](), fields: map[string]*keyRule{
-			"source": nil, "target": nil,
-			"uid":  {warn: "a config is bind-mounted read-only as its file is; set the file's owner on the host"},
-			"gid":  {warn: "a config is bind-mounted read-only as its file is; set the file's group on the host"},
-			"mode": {warn: "a config is bind-mounted read-only as its file is; set the file's mode on the host"},
+			// uid, gid and mode apply to configs with content; for
+			// file configs they are warned about (mapper.configs).
+			"source": nil, "target": nil, "uid": nil, "gid": nil, "mode": nil,
 		}}},
 		"stop_grace_period": nil,
 		"x-haven":           xHavenServiceRule,
@@ -196,13 +195,11 @@ var (
 		hint: "Haven reads secrets from files only: `file: ./secret.txt`", hints: map[string]string{
 			"environment": "the value would be stored in the deployment record; keep it in a file (`file:`) or in Haven's secret store (`external: true`, then `haven secret set`)",
 		}}
-	configRule = &keyRule{known: typeOf[types.ConfigObjConfig](), fields: map[string]*keyRule{"file": nil,
-		"name":   {warn: "a config is mounted from its file; the name is kept nowhere"},
-		"labels": {warn: "a config is mounted from its file; labels are kept nowhere"}},
-		hint: "Haven mounts configs from files: write the value to a file and use `file: ./app.conf`", hints: map[string]string{
-			"environment":     "the value would be stored in the deployment record; write it to a file and use `file:`",
-			"content":         "the value would be stored in the deployment record; write it to a file and use `file:`",
-			"external":        "Haven has no config store; write the value to a file and use `file:`",
+	configRule = &keyRule{known: typeOf[types.ConfigObjConfig](), fields: map[string]*keyRule{"file": nil, "content": nil, "environment": nil,
+		"name":   {warn: "a config is mounted from its file or written from its content; the name is kept nowhere"},
+		"labels": {warn: "a config is mounted from its file or written from its content; labels are kept nowhere"}},
+		hint: "Haven mounts configs from files or writes their content", hints: map[string]string{
+			"external":        "Haven has no config store; write the value to a file and use `file:`, or use `content:`",
 			"template_driver": "Haven mounts the file as it is",
 		}}
 	includeRule = &keyRule{known: typeOf[types.IncludeConfig](), fields: map[string]*keyRule{

@@ -18,7 +18,7 @@ import (
 
 // env is the interpolation environment of every test: fixed, so the
 // developer's shell never changes a result.
-var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999",
+var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999", "APP_CONF": "mode=env",
 	// Haven's credentials are in the deployer's environment; no test may
 	// find them in an App.
 	"HAVEN_TOKEN": "hvt_ci-token", "HAVEN_MASTER_KEY": "master-key", "HAVEN_MASTER_KEY_NEXT": "next-key"}
@@ -103,7 +103,9 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"deploy-keys.yaml"}, nil,
 			"testdata/bad/deploy-keys.yaml:6:9: service api: deploy.update_config.failure_action pause is not supported: Haven rolls a failed release back, so a service is never left half on the new revision; use rollback or remove it\ntestdata/bad/deploy-keys.yaml:8:9: service api: deploy.restart_policy.condition \"sometimes\" is not a condition; use none, on-failure or any\ntestdata/bad/deploy-keys.yaml:12:7: service web: deploy.update_config and x-haven.release both say how to release; keep one of them"},
 		{[]string{"configs.yaml"}, nil,
-			"testdata/bad/configs.yaml:7:5: config inline: key `content` is not supported by Haven yet; remove it (the value would be stored in the deployment record; write it to a file and use `file:`)\ntestdata/bad/configs.yaml:9:5: config env: key `environment` is not supported by Haven yet; remove it (the value would be stored in the deployment record; write it to a file and use `file:`)"},
+			"testdata/bad/configs.yaml:6:9: service api: config inline: uid \"nobody\" is not a number; Haven writes the file with numeric ids\ntestdata/bad/configs.yaml:12:5: config env: variable UNSET_APP_CONF is not set; set it, or give the config `file:` or `content:`"},
+		{[]string{"configs-external.yaml"}, nil,
+			"testdata/bad/configs-external.yaml:7:5: config shared: key `external` is not supported by Haven yet; remove it (Haven has no config store; write the value to a file and use `file:`, or use `content:`)"},
 		{[]string{"service-names.yaml"}, nil,
 			"testdata/bad/service-names.yaml:2:3: service my_api: is named my-api under Haven (service names are DNS labels), as service my-api is; rename one of them"},
 		// Keys in included and extended files are checked where they are

@@ -143,7 +143,9 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 	}
 	out.Ports = m.ports(s)
 	out.Expose = m.expose(s)
-	out.Volumes = append(m.volumes(s), m.configs(s)...)
+	configMounts, files := m.configs(s)
+	out.Volumes = append(m.volumes(s), configMounts...)
+	out.Files = files
 	out.Networks = append(out.Networks, s.NetworksByPriority()...)
 	sort.Strings(out.Networks)
 	m.serviceNetworks(s, &out)
@@ -299,19 +301,19 @@ func (m *mapper) volumes(s types.ServiceConfig) []spec.Mount {
 	return out
 }
 
-// configs mounts the service's configs as file secrets are mounted: the
-// file, read-only, at the target (compose's default: /<config name>).
-func (m *mapper) configs(s types.ServiceConfig) []spec.Mount {
-	var out []spec.Mount
-	for _, ref := range s.Configs {
+// configs mounts the service's file configs as file secrets are mounted:
+// the file, read-only, at the target (compose's default: /<config name>).
+// A config with content (or environment, which compose-go turns into
+// content) is a file written into the instance before it starts.
+func (m *mapper) configs(s types.ServiceConfig) ([]spec.Mount, []spec.File) {
+	var mounts []spec.Mount
+	var files []spec.File
+	for i, ref := range s.Configs {
 		c, ok := m.project.Configs[ref.Source]
 		if !ok {
 			continue // compose-go reports undeclared configs
 		}
-		if c.File == "" {
-			m.errs.add(m.src.best("configs", ref.Source), "config %s: needs `file: ./%s` (Haven mounts configs from files)", ref.Source, ref.Source)
-			continue
-		}
+		pos := m.at(s.Name, "configs", strconv.Itoa(i))
 		target := ref.Target
 		if target == "" {
 			target = "/" + ref.Source
@@ -319,9 +321,42 @@ func (m *mapper) configs(s types.ServiceConfig) []spec.Mount {
 		if !path.IsAbs(target) {
 			target = "/" + target
 		}
-		out = append(out, spec.Mount{Type: spec.MountBind, Source: absPath(m.project.WorkingDir, c.File), Target: path.Clean(target), ReadOnly: true})
+		target = path.Clean(target)
+		switch {
+		case c.File != "":
+			if ref.UID != "" || ref.GID != "" || ref.Mode != nil {
+				m.warns.add(pos, "service %s: config %s: uid, gid and mode change nothing under Haven for a config from a file: it is bind-mounted read-only as the file is; set its owner and mode on the host, or use `content:`", s.Name, ref.Source)
+			}
+			mounts = append(mounts, spec.Mount{Type: spec.MountBind, Source: absPath(m.project.WorkingDir, c.File), Target: target, ReadOnly: true})
+		case c.Content != "" || c.Environment != "":
+			if c.Content == "" {
+				m.errs.add(m.src.best("configs", ref.Source, "environment"), "config %s: variable %s is not set; set it, or give the config `file:` or `content:`", ref.Source, c.Environment)
+				continue
+			}
+			f := spec.File{Target: target, Content: c.Content}
+			var err error
+			if f.UID, err = atoiOr0(ref.UID); err != nil {
+				m.errs.add(pos, "service %s: config %s: uid %q is not a number; Haven writes the file with numeric ids", s.Name, ref.Source, ref.UID)
+			}
+			if f.GID, err = atoiOr0(ref.GID); err != nil {
+				m.errs.add(pos, "service %s: config %s: gid %q is not a number; Haven writes the file with numeric ids", s.Name, ref.Source, ref.GID)
+			}
+			if ref.Mode != nil {
+				f.Mode = uint32(*ref.Mode)
+			}
+			files = append(files, f)
+		default:
+			m.errs.add(m.src.best("configs", ref.Source), "config %s: needs `file: ./%s` or `content:`", ref.Source, ref.Source)
+		}
 	}
-	return out
+	return mounts, files
+}
+
+func atoiOr0(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.Atoi(s)
 }
 
 // serviceNetworks reads network_mode and the per-network keys: Haven puts

@@ -169,6 +169,11 @@ type Service struct {
 	// instances join besides the app's network, answering there to the
 	// same names. Haven never creates or removes them.
 	ExternalNetworks []string `json:"external_networks,omitempty"`
+	// Files are written into each instance before it starts (compose's
+	// configs given by `content:` or `environment:`). They are not
+	// secret: their content is part of the spec, shown to whoever may read
+	// the app.
+	Files []File `json:"files,omitempty"`
 	// Container holds the options of how each instance runs (container.go).
 	Container ContainerOptions `json:"container,omitzero"`
 }
@@ -225,6 +230,18 @@ type Mount struct {
 	NoCopy bool `json:"nocopy,omitempty"`
 	// Subpath mounts a directory inside the volume instead of its root.
 	Subpath string `json:"subpath,omitempty"`
+}
+
+// File is a file Haven writes into an instance before it starts.
+type File struct {
+	// Target is the absolute path inside the instance.
+	Target  string `json:"target"`
+	Content string `json:"content"`
+	// Mode is the file's permission bits (0: 0444, as compose's default).
+	Mode uint32 `json:"mode,omitempty"`
+	// UID and GID own the file (0: root).
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 }
 
 // DependencyCondition is what a dependency must reach before its dependent starts.

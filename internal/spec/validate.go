@@ -220,6 +220,14 @@ func (a *App) Validate() error {
 				bad("%s: mount %s: propagation %q must be one of rprivate, private, rshared, shared, rslave, slave", where, m.Target, m.Propagation)
 			}
 		}
+		for _, f := range s.Files {
+			if !strings.HasPrefix(f.Target, "/") || !Printable(f.Target) || strings.Contains(f.Target, "/../") || strings.HasSuffix(f.Target, "/") {
+				bad("%s: file target %q must be an absolute, printable file path", where, f.Target)
+			}
+			if f.Mode > 0o7777 || f.UID < 0 || f.GID < 0 {
+				bad("%s: file %s: mode %o, uid %d, gid %d must be permission bits and ids of 0 or more", where, f.Target, f.Mode, f.UID, f.GID)
+			}
+		}
 		if s.NetworkMode == NetworkNone && len(s.Routes) > 0 {
 			bad("%s: network_mode none leaves the instance unreachable, so its routes could never be served; remove x-haven.routes or network_mode", where)
 		}

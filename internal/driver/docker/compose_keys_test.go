@@ -62,6 +62,7 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 			{Type: spec.MountBind, Source: src, Target: "/src", ReadOnly: true, SELinux: "z"},
 			{Type: spec.MountBind, Source: src, Target: "/prop", Propagation: "rprivate"},
 		},
+		Files:            []spec.File{{Target: "/etc/app/app.conf", Content: "port=80\n", Mode: 0o440, UID: 1000, GID: 1000}},
 		Aliases:          []string{"web-internal"},
 		IPv4Address:      pinned,
 		IPv6Address:      pinned6,
@@ -153,6 +154,13 @@ func TestComposeKeysReachTheContainer(t *testing.T) {
 	}
 	if got := inst.Addr(8080); got != net.JoinHostPort(pinned, "8080") {
 		t.Errorf("Addr(8080) = %s", got)
+	}
+	if got := readFile(t, d, inst.ID, "/etc/app/app.conf"); got != "port=80\n" {
+		t.Errorf("config file holds %q", got)
+	}
+	st, err := d.cli.ContainerStatPath(ctx, inst.ID, "/etc/app/app.conf")
+	if err != nil || st.Mode.Perm() != 0o440 {
+		t.Errorf("config file stat %+v (%v), want mode 0440", st, err)
 	}
 	if got := readFile(t, d, inst.ID, "/src/f"); got != "from host" {
 		t.Errorf("/src/f holds %q", got)

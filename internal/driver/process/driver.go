@@ -293,6 +293,16 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	fail := func(err error) (driver.Instance, error) {
 		return driver.Instance{}, fmt.Errorf("start %s of %s/%s: %w", svc.Name, req.Labels.App, req.Labels.Env, err)
 	}
+	if len(svc.Files) > 0 {
+		// There is no container to write them into, and writing to the
+		// host's own /etc would be worse than refusing.
+		return fail(fmt.Errorf("config content for %s cannot be delivered by the process driver, which has no container to write files into: give the config `file:` (the process reads it where it is)", svc.Files[0].Target))
+	}
+	if len(svc.Files) > 0 {
+		// There is no container to write them into, and writing to the
+		// host's own /etc would be worse than refusing.
+		return fail(fmt.Errorf("config content for %s cannot be delivered by the process driver, which has no container to write files into: give the config `file:` (the process reads it where it is)", svc.Files[0].Target))
+	}
 	argv := commandLine(svc)
 	if len(argv) == 0 {
 		return fail(errors.New("no command to run: set command: in compose.yaml (the process driver ignores image:)"))

@@ -380,6 +380,13 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("RemoveEnv(removeVolumes) left %s (%v)", volume, err)
 	}
 
+	// A config with content has no container to be written into.
+	withFile := svc
+	withFile.Files = []spec.File{{Target: "/etc/app.conf", Content: "x"}}
+	if _, err := startErr(t, d, withFile, app); err == nil || !strings.Contains(err.Error(), "cannot be delivered by the process driver") {
+		t.Errorf("Start with a config file = %v, want the process driver's refusal", err)
+	}
+
 	svc.Secrets = []spec.SecretRef{{Source: "missing"}}
 	if _, err := startErr(t, d, svc, app); err == nil || !strings.Contains(err.Error(), `"missing"`) {
 		t.Errorf("Start with an undeclared secret: %v, want an error naming it", err)
