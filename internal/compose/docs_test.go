@@ -231,18 +231,25 @@ func TestDocsMatchTheLoader(t *testing.T) {
 		if !ok || len(path) == 1 {
 			continue // top-level keys: checkKeys' switch
 		}
-		accepted := acceptedBy(rule, path[1:])
+		accepted, parent, prefix := acceptedBy(rule, path[1:])
 		if refused := r.refused(); refused == accepted {
 			t.Errorf("%s: %s is documented %s, but the loader %s it", r.file, key, r.fate, map[bool]string{true: "accepts", false: "refuses"}[accepted])
+		}
+		// A refusal says why and what to write instead.
+		if !accepted && r.file == "compose.md" && hintFor(parent, prefix, path[len(path)-1]) == "" {
+			t.Errorf("%s: %s is refused without a hint: add one to keyHints or its rule's hints", r.file, key)
 		}
 	}
 }
 
-// acceptedBy reports whether rule lets the key at path through.
-func acceptedBy(rule *keyRule, path []string) bool {
+// acceptedBy reports whether rule lets the key at path through; when it
+// does not, it returns the rule of the level that refuses it and that
+// level's dotted prefix, as checkMapping sees them.
+func acceptedBy(rule *keyRule, path []string) (bool, *keyRule, string) {
+	prefix := ""
 	for _, k := range path {
 		if rule == nil {
-			return true // nothing below is checked
+			return true, nil, "" // nothing below is checked
 		}
 		for rule.items != nil || rule.entries != nil {
 			if rule.items != nil {
@@ -252,13 +259,14 @@ func acceptedBy(rule *keyRule, path []string) bool {
 			}
 		}
 		if rule.fields == nil {
-			return true
+			return true, nil, ""
 		}
 		sub, ok := rule.fields[k]
 		if !ok {
-			return false
+			return false, rule, prefix
 		}
 		rule = sub
+		prefix += k + "."
 	}
-	return true
+	return true, nil, ""
 }

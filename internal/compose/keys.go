@@ -94,6 +94,9 @@ var (
 				"subpath": "it needs Docker Engine API 1.45 (Docker 26) and Haven speaks 1.41; mount the volume and point the program at the directory inside it",
 				"labels":  "label the volume under top-level `volumes:`",
 			}},
+		}, hints: map[string]string{
+			"tmpfs": "for a tmpfs use the service's `tmpfs:` key",
+			"image": "copy the files into the service's image, or into a named volume",
 		}}},
 		"networks": {entries: &keyRule{known: typeOf[types.ServiceNetworkConfig](), fields: map[string]*keyRule{
 			"aliases": nil, "ipv4_address": nil, "ipv6_address": nil,
@@ -152,7 +155,9 @@ var (
 		}}},
 		"stop_grace_period": nil,
 		"x-haven":           xHavenServiceRule,
-	})}
+	}), hints: map[string]string{
+		"name": "a service's name is its key under `services:`; remove `name:`",
+	}}
 
 	xHavenServiceRule = &keyRule{fields: map[string]*keyRule{
 		"routes": {items: &keyRule{fields: map[string]*keyRule{
@@ -209,28 +214,32 @@ var (
 
 // keyHints say how to do without a key Haven refuses, and why.
 var keyHints = map[string]string{
-	"container_name":        "Haven names containers itself, one per instance",
-	"cpus":                  "use deploy.resources.limits.cpus",
-	"logging":               "Haven captures container output itself",
-	"stop_signal":           "Haven stops instances with SIGTERM, then SIGKILL after stop_grace_period",
-	"start_interval":        "use interval",
-	"external_links":        "Haven starts no container outside the app; run it as a service of the app, or reach it by its host address",
-	"log_driver":            "use `logging:`",
-	"log_opt":               "use `logging:`",
-	"deploy.placement":      "placement comes with multi-node; on one machine every instance runs there",
-	"resources.limits.pids": "use the service's `pids_limit:`",
-	"devices":               "GPUs and other devices: use the service's `devices:`",
-	"generic_resources":     "they are Swarm's node resources; with one node there is nothing to reserve",
-	"restart_policy":        "use the service's `restart:` key",
-	"dockerfile_inline":     "write the Dockerfile to a file and use build.dockerfile",
-	"models":                "Haven runs no model runner; run one as a service of the app",
-	"jobs":                  "run one-off commands with x-haven.release.migrate or `haven run`",
-	"provider":              "Haven creates no provider resources; run it as a service or outside Haven",
-	"pre_start":             "run the step in the image's entrypoint",
-	"post_start":            "run the step in the image's entrypoint",
-	"pre_stop":              "handle SIGTERM in the process; Haven drains traffic before stopping it",
-	"net":                   "use network_mode",
-	"volumes_from":          "declare the shared volume under top-level `volumes:` and mount it in both services",
+	"container_name":                     "Haven names containers itself, one per instance",
+	"cpus":                               "use deploy.resources.limits.cpus",
+	"logging":                            "Haven captures container output itself",
+	"stop_signal":                        "Haven stops instances with SIGTERM, then SIGKILL after stop_grace_period",
+	"start_interval":                     "use interval",
+	"external_links":                     "Haven starts no container outside the app; run it as a service of the app, or reach it by its host address",
+	"log_driver":                         "use `logging:`",
+	"log_opt":                            "use `logging:`",
+	"deploy.placement":                   "placement comes with multi-node; on one machine every instance runs there",
+	"deploy.resources.limits.pids":       "use the service's `pids_limit:`",
+	"deploy.resources.reservations.pids": "use the service's `pids_limit:`",
+	"pull_refresh_after":                 "Haven resolves images at deploy time; redeploy to pick up a new image",
+	"volume_driver":                      "set `driver:` on the top-level volume",
+	"label_file":                         "compose-go does not read it into the labels; write the labels under `labels:`",
+	"dockerfile":                         "use build.dockerfile",
+	"devices":                            "GPUs and other devices: use the service's `devices:`",
+	"generic_resources":                  "they are Swarm's node resources; with one node there is nothing to reserve",
+	"dockerfile_inline":                  "write the Dockerfile to a file and use build.dockerfile",
+	"models":                             "Haven runs no model runner; run one as a service of the app",
+	"jobs":                               "run one-off commands with x-haven.release.migrate or `haven run`",
+	"provider":                           "Haven creates no provider resources; run it as a service or outside Haven",
+	"pre_start":                          "run the step in the image's entrypoint",
+	"post_start":                         "run the step in the image's entrypoint",
+	"pre_stop":                           "handle SIGTERM in the process; Haven drains traffic before stopping it",
+	"net":                                "use network_mode",
+	"volumes_from":                       "declare the shared volume under top-level `volumes:` and mount it in both services",
 }
 
 // topKnown are the top-level keys compose defines.
@@ -362,16 +371,7 @@ func checkMapping(f *sourceFile, node *yaml.Node, rule *keyRule, subject, prefix
 			if strings.HasPrefix(key, "x-") && rule.known != nil {
 				continue // compose extensions are ignored by compose as well
 			}
-			hint, ok := rule.hints[key]
-			if !ok {
-				hint, ok = keyHints[prefix+key]
-			}
-			if !ok {
-				hint, ok = keyHints[key]
-			}
-			if !ok {
-				hint = rule.hint
-			}
+			hint := hintFor(rule, prefix, key)
 			if rule.known == nil {
 				reportXHavenKey(f, p.key, key, prefix, rule, subject, &r.errs)
 				continue
@@ -379,6 +379,22 @@ func checkMapping(f *sourceFile, node *yaml.Node, rule *keyRule, subject, prefix
 			reportKey(f, p.key, prefix+key, yamlKeys(rule.known), hint, subject, &r.errs)
 		}
 	}
+}
+
+// hintFor says why Haven refuses key (at prefix, under rule) and what to
+// write instead: the rule's own hint for the key, else keyHints by path
+// or by name, else the rule's hint for its level.
+func hintFor(rule *keyRule, prefix, key string) string {
+	if h, ok := rule.hints[key]; ok {
+		return h
+	}
+	if h, ok := keyHints[prefix+key]; ok {
+		return h
+	}
+	if h, ok := keyHints[key]; ok {
+		return h
+	}
+	return rule.hint
 }
 
 // reportKey reports a compose key Haven refuses. dotted is its path below
