@@ -2,6 +2,7 @@ package compose
 
 import (
 	"math"
+	"net"
 	"path"
 	"reflect"
 	"slices"
@@ -415,16 +416,36 @@ func (m *mapper) serviceNetworks(s types.ServiceConfig, out *spec.Service) {
 			*a.into = a.val
 		}
 	}
-	if (out.IPv4Address != "" || out.IPv6Address != "") && !m.hasSubnet() {
-		m.errs.add(m.at(s.Name, "networks"), "service %s: a fixed ipv4_address/ipv6_address needs a subnet that holds it: add `ipam: {config: [{subnet: 172.28.0.0/16}]}` to the network under top-level `networks:`", s.Name)
+	for _, a := range []struct{ key, addr string }{{"ipv4_address", out.IPv4Address}, {"ipv6_address", out.IPv6Address}} {
+		if a.addr != "" && !m.inSubnet(a.addr) {
+			m.errs.add(m.at(s.Name, "networks"), "service %s: %s %s needs a subnet of the app's network that holds it: add `ipam: {config: [{subnet: ...}]}` with such a subnet to the network under top-level `networks:`", s.Name, a.key, a.addr)
+		}
+	}
+	if out.NetworkMode == spec.NetworkHost {
+		for i, p := range out.Ports {
+			if p.Published != p.Target {
+				m.errs.add(m.at(s.Name, "ports", strconv.Itoa(i)), "service %s: port %d:%d cannot be published on the host's network, where the instance listens on the machine's own ports: make the program listen on %d, or drop network_mode", s.Name, p.Published, p.Target, p.Published)
+			} else {
+				m.warns.add(m.at(s.Name, "ports", strconv.Itoa(i)), "service %s: port %d changes nothing under Haven: on the host's network the instance listens on the machine's ports itself", s.Name, p.Target)
+			}
+		}
 	}
 	out.Aliases = uniqueSorted(out.Aliases)
 }
 
-func (m *mapper) hasSubnet() bool {
+// inSubnet reports whether addr lies in a subnet of a network Haven
+// creates (pinned addresses live on the app's network).
+func (m *mapper) inSubnet(addr string) bool {
+	ip := net.ParseIP(addr)
 	for _, n := range m.project.Networks {
+		if bool(n.External) {
+			continue
+		}
 		for _, pool := range n.Ipam.Config {
-			if pool != nil && pool.Subnet != "" {
+			if pool == nil {
+				continue
+			}
+			if _, cidr, err := net.ParseCIDR(pool.Subnet); err == nil && ip != nil && cidr.Contains(ip) {
 				return true
 			}
 		}
