@@ -47,7 +47,7 @@ failed or the timeout passed.`,
 					}
 				}
 			} else {
-				a, err := f.load(ctx)
+				a, err := f.loadWarning(c)
 				if err != nil {
 					return err
 				}
