@@ -51,7 +51,6 @@ failed or the timeout passed.`,
 				if err != nil {
 					return err
 				}
-				g.warnCompose(a)
 				if resp, err = cl.Deploy(ctx, f.env, *a); err != nil {
 					return err
 				}

@@ -40,7 +40,6 @@ passes (with the reason and the failing instance's last log lines).`,
 			if err != nil {
 				return err
 			}
-			g.warnCompose(app)
 			cl, err := g.ensureServer(ctx, srv)
 			if err != nil {
 				return err

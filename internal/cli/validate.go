@@ -36,7 +36,6 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			g.warnCompose(app)
 			if g.output == "table" {
 				g.output = "yaml"
 			}

@@ -106,6 +106,9 @@ func (m *mapper) container(s types.ServiceConfig) spec.ContainerOptions {
 		if o.LogDriver == "" {
 			o.LogDriver = "json-file" // logging: with options only
 		}
+		// Accepted so files written for Docker load, but not used: one
+		// positioned warning, printed with the loader's others.
+		m.warns.add(m.at(s.Name, "logging"), "service %s: logging driver %q is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this", s.Name, o.LogDriver)
 	}
 	for _, p := range o.Check(s.GetScale()) {
 		at := []string{p.Key}
@@ -130,19 +133,6 @@ func (m *mapper) restartRetries(s types.ServiceConfig) int {
 		return 0
 	}
 	return retries
-}
-
-// Warnings says what in app is accepted but changes nothing, or less than
-// in Docker Compose, under Haven: validate, deploy and up print them. They
-// are read from the spec, so a server can give them for API deploys too.
-func Warnings(app *spec.App) []string {
-	var out []string
-	for _, s := range app.Services {
-		if d := s.Container.LogDriver; d != "" {
-			out = append(out, fmt.Sprintf("service %s: logging driver %q is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this", s.Name, d))
-		}
-	}
-	return out
 }
 
 // locateRuntimeError places compose-go's refusals of the runtime keys

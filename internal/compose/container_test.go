@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,15 +69,21 @@ func TestRuntimeKeyErrors(t *testing.T) {
 	}
 }
 
-// TestWarnings: logging is accepted and said to change nothing.
+// TestWarnings: logging is accepted and said, at its line, to change
+// nothing, among the loader's other warnings.
 func TestWarnings(t *testing.T) {
-	app, err := Load(context.Background(), Options{Files: []string{"testdata/runtime/compose.yaml"}, Environment: env})
+	r, err := LoadResult(context.Background(), Options{Files: []string{"testdata/runtime/compose.yaml"}, Environment: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Warnings(app)
 	want := "service api: logging driver \"syslog\" is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this"
-	if len(got) != 1 || got[0] != want {
-		t.Errorf("Warnings = %q, want [%q]", got, want)
+	var got []string
+	for _, w := range r.Warnings {
+		got = append(got, w.Error())
+	}
+	if !slices.ContainsFunc(got, func(w string) bool {
+		return strings.HasPrefix(w, "testdata/runtime/compose.yaml:") && strings.HasSuffix(w, ": "+want)
+	}) {
+		t.Errorf("Warnings = %q, want one \"testdata/runtime/compose.yaml:LINE:COL: %s\"", got, want)
 	}
 }

@@ -112,7 +112,7 @@ var (
 		"network_mode": nil, // checked by mapper.networkMode
 		"links":        nil, // aliases (mapper.links)
 		"depends_on":   {entries: depRule},
-		"scale":   nil,
+		"scale":        nil,
 		"deploy": {known: typeOf[types.DeployConfig](), fields: map[string]*keyRule{
 			"mode":            {only: []string{"replicated", "global"}},
 			"replicas":        nil,
