@@ -17,7 +17,7 @@ import (
 // containerKeys are the service keys that become spec.ContainerOptions:
 // how each instance's process runs. serviceRule takes them with the rest.
 // Their values are checked once loaded (spec.ContainerOptions.Check), and
-// placed back on their key; docs/compose-runtime.md says what each does
+// placed back on their key; docs/compose.md ("Runtime keys") says what each does
 // under Haven and which the process driver ignores.
 var containerKeys = map[string]*keyRule{
 	"container_name": nil, "hostname": nil, "domainname": nil,

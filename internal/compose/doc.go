@@ -5,8 +5,8 @@
 // interpolation, profiles, env files and multi-file merges behave exactly as
 // users expect. On top of it this package adds what a production platform
 // needs from its input: no key is silently dropped. Every compose key has a
-// fate, written in docs/compose.md (the runtime keys in
-// docs/compose-runtime.md) and checked against compose-go's types and the
+// fate, written in docs/compose.md (the runtime keys in its "Runtime
+// keys" section) and checked against compose-go's types and the
 // rules of keys.go by docs_test.go: supported; supported with a stated
 // difference; accepted with a warning (LoadResult's Warnings, printed by
 // validate, deploy and up) because it changes nothing under Haven; or
@@ -34,9 +34,8 @@
 //
 // The runtime keys (container_name, cap_add, sysctls, ulimits, devices, …)
 // map to spec.ContainerOptions in container.go, which also places
-// compose-go's refusals of their values on their line. Warnings lists what
-// is accepted but changes nothing under Haven (a logging driver), for the
-// CLI to print.
+// compose-go's refusals of their values on their line; a logging driver,
+// accepted but unused, is one of LoadResult's Warnings like the others.
 //
 // May import: spec, compose-go, go.yaml.in/yaml.
 package compose

@@ -16,38 +16,8 @@ import (
 // The docs' tables must decide the fate of every compose key: a key
 // compose-go learns in an update, and Haven does not document, fails here.
 
-// docFiles are the tables of compose keys, relative to this package.
-var docFiles = []string{"../../docs/compose.md", "../../docs/compose-runtime.md"}
-
-// runtimeKeys are the service keys whose rows live in compose-runtime.md
-// (container.go maps them). While that file is absent they are not
-// required here; once it exists every key must have a row in one file.
-var runtimeKeys = []string{
-	"container_name", "hostname", "domainname", "stop_signal", "stdin_open", "tty", "init", "read_only",
-	"tmpfs", "shm_size", "extra_hosts", "dns", "dns_search", "dns_opt", "cap_add", "cap_drop", "sysctls",
-	"ulimits", "security_opt", "devices", "group_add", "pid", "ipc", "privileged", "platform", "runtime",
-	"cpus", "cpu_*", "cpuset", "mem_reservation", "mem_swappiness", "memswap_limit", "pids_limit",
-	"oom_score_adj", "oom_kill_disable", "logging", "log_driver", "log_opt", "restart",
-	"healthcheck.disable", "healthcheck.start_interval",
-	"cgroup", "cgroup_parent", "uts", "userns_mode", "storage_opt", "blkio_config", "mac_address",
-	"annotations", "device_cgroup_rules", "gpus", "credential_spec", "isolation", "use_api_socket", "umask",
-}
-
-func isRuntimeKey(path string) bool {
-	rest, ok := strings.CutPrefix(path, "services.")
-	if !ok {
-		return false
-	}
-	for _, k := range runtimeKeys {
-		if p, wild := strings.CutSuffix(k, "*"); wild && strings.HasPrefix(rest, p) {
-			return true
-		}
-		if rest == k || strings.HasPrefix(rest, k+".") {
-			return true
-		}
-	}
-	return false
-}
+// docFile is the table of compose keys, relative to this package.
+const docFile = "../../docs/compose.md"
 
 // composeKeys lists every key compose-go's types know, as dotted paths
 // from the top of a compose file; list items and map entries add no step.
@@ -105,8 +75,7 @@ var (
 	reRow  = regexp.MustCompile(`^\|([^|]*)\|([^|]*)\|`)
 	reCode = regexp.MustCompile("`([^`]+)`")
 	// topLevel are the first steps of a key's path; a key starting with
-	// none of them is a service key (compose-runtime.md writes them bare:
-	// `cap_add`, `restart: on-failure:N`).
+	// none of them is a service key (`cap_add`, `restart: on-failure:N`).
 	topLevel = []string{"services", "volumes", "networks", "secrets", "configs", "include", "jobs", "models", "name", "version"}
 )
 
@@ -122,40 +91,32 @@ func docKey(s string) string {
 	return s
 }
 
-// readDocRows reads every markdown table row of the files that exist:
-// the keys (in backticks) of the first cell, and the second cell's fate.
-// A key may have a row in both files only with the same verdict.
-func readDocRows(t *testing.T) (rows map[string]docRow, runtimeDoc bool) {
+// readDocRows reads every markdown table row of docs/compose.md: the
+// keys (in backticks) of the first cell, and the second cell's fate. A key
+// may have more than one row only with the same verdict.
+func readDocRows(t *testing.T) map[string]docRow {
 	t.Helper()
-	rows = map[string]docRow{}
-	for _, path := range docFiles {
-		data, err := os.ReadFile(path)
-		if os.IsNotExist(err) && strings.HasSuffix(path, "compose-runtime.md") {
+	rows := map[string]docRow{}
+	data, err := os.ReadFile(docFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		m := reRow.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
 			continue
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasSuffix(path, "compose-runtime.md") {
-			runtimeDoc = true
-		}
-		for i, line := range strings.Split(string(data), "\n") {
-			m := reRow.FindStringSubmatch(strings.TrimSpace(line))
-			if m == nil {
-				continue
+		fate := strings.ToLower(strings.TrimSpace(m[2]))
+		for _, c := range reCode.FindAllStringSubmatch(m[1], -1) {
+			key := docKey(c[1])
+			row := docRow{file: filepath.Base(docFile), fate: fate}
+			if prev, dup := rows[key]; dup && prev.refused() != row.refused() {
+				t.Errorf("%s:%d: key %s is %s here and %s above; give it one fate", row.file, i+1, key, row.fate, prev.fate)
 			}
-			fate := strings.ToLower(strings.TrimSpace(m[2]))
-			for _, c := range reCode.FindAllStringSubmatch(m[1], -1) {
-				key := docKey(c[1])
-				row := docRow{file: filepath.Base(path), fate: fate}
-				if prev, dup := rows[key]; dup && prev.refused() != row.refused() {
-					t.Errorf("%s:%d: key %s is %s here and %s in %s; give it one fate", row.file, i+1, key, row.fate, prev.fate, prev.file)
-				}
-				rows[key] = row
-			}
+			rows[key] = row
 		}
 	}
-	return rows, runtimeDoc
+	return rows
 }
 
 // covering returns the row that decides key: its own; the nearest
@@ -188,7 +149,7 @@ func hasChildRows(rows map[string]docRow, parent string) bool {
 }
 
 func TestDocsCoverEveryComposeKey(t *testing.T) {
-	rows, runtimeDoc := readDocRows(t)
+	rows := readDocRows(t)
 	fates := []string{"supported", "differs", "warned", "refused"}
 	for key, r := range rows {
 		if !slices.ContainsFunc(fates, func(f string) bool { return strings.HasPrefix(r.fate, f) }) {
@@ -197,14 +158,11 @@ func TestDocsCoverEveryComposeKey(t *testing.T) {
 	}
 	known := composeKeys()
 	for _, key := range known {
-		if !runtimeDoc && isRuntimeKey(key) {
-			continue
-		}
 		if strings.HasPrefix(key, "jobs.") || strings.HasPrefix(key, "models.") {
 			continue // under a refused top-level key (the `.*` row)
 		}
 		if _, ok := covering(rows, key); !ok {
-			t.Errorf("compose key %s has no row in docs/compose.md (or docs/compose-runtime.md): say whether Haven supports it, how it differs, or why it is refused", key)
+			t.Errorf("compose key %s has no row in docs/compose.md: say whether Haven supports it, how it differs, or why it is refused", key)
 		}
 	}
 	// A row for a key compose does not know is a typo.
@@ -220,7 +178,7 @@ func TestDocsCoverEveryComposeKey(t *testing.T) {
 // loader applies: a refused key is one checkKeys refuses, and a key
 // documented as supported, differing or warned is one it lets through.
 func TestDocsMatchTheLoader(t *testing.T) {
-	rows, _ := readDocRows(t)
+	rows := readDocRows(t)
 	tops := map[string]*keyRule{
 		"services": serviceRule, "volumes": volumeRule, "networks": networkRule,
 		"secrets": secretRule, "configs": configRule, "include": includeRule,
@@ -236,7 +194,7 @@ func TestDocsMatchTheLoader(t *testing.T) {
 			t.Errorf("%s: %s is documented %s, but the loader %s it", r.file, key, r.fate, map[bool]string{true: "accepts", false: "refuses"}[accepted])
 		}
 		// A refusal says why and what to write instead.
-		if !accepted && r.file == "compose.md" && hintFor(parent, prefix, path[len(path)-1]) == "" {
+		if !accepted && hintFor(parent, prefix, path[len(path)-1]) == "" {
 			t.Errorf("%s: %s is refused without a hint: add one to keyHints or its rule's hints", r.file, key)
 		}
 	}

@@ -153,6 +153,33 @@ var (
 		"x-haven":           xHavenServiceRule,
 	}), hints: map[string]string{
 		"name": "a service's name is its key under `services:`; remove `name:`",
+		// The runtime keys Haven refuses (containerKeys has the rest).
+		"annotations":         "container annotations need Docker Engine API 1.43 and Haven speaks 1.41; use `labels:`",
+		"blkio_config":        "Haven sets no block I/O weights or limits yet; the instance gets the node's default share",
+		"cgroup":              "each instance gets the Engine's default cgroup namespace; sharing the node's would let it see every container's limits",
+		"cgroup_parent":       "Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits",
+		"cpu_count":           "it applies to Windows containers only; use `cpus:` or deploy.resources.limits.cpus",
+		"cpu_percent":         "it applies to Windows containers only; use `cpus:` or deploy.resources.limits.cpus",
+		"cpu_period":          "use `cpus:` or deploy.resources.limits.cpus, the same CFS limit given as cores",
+		"cpu_quota":           "use `cpus:` or deploy.resources.limits.cpus, the same CFS limit given as cores",
+		"cpu_rt_period":       "real-time scheduling needs a node and Engine set up for it, which Haven does not manage",
+		"cpu_rt_runtime":      "real-time scheduling needs a node and Engine set up for it, which Haven does not manage",
+		"cpuset":              "Haven does not pin instances to CPUs yet; limit how much CPU it takes with `cpus:`",
+		"credential_spec":     "it applies to Windows containers only (gMSA); Haven runs Linux containers",
+		"device_cgroup_rules": "list each device under `devices:` (which needs app.deploy-privileged)",
+		"dns_opt":             "Haven passes no resolver options yet; use `dns:` and `dns_search:`",
+		"gpus":                "give the GPU's device files under `devices:` (e.g. /dev/nvidia0, with app.deploy-privileged)",
+		"isolation":           "it applies to Windows containers only; Haven runs Linux containers with the default isolation",
+		"log_driver":          "it is the old form of `logging:`, which Haven accepts without using it: it keeps every instance's output itself (`haven logs`)",
+		"log_opt":             "it is the old form of `logging:`, which Haven accepts without using it: it keeps every instance's output itself (`haven logs`)",
+		"mac_address":         "the Engine picks each instance's MAC address, as two replicas must differ",
+		"memswap_limit":       "Haven sets no swap limit yet; limit memory with deploy.resources.limits.memory or `mem_limit:`",
+		"oom_kill_disable":    "an instance the kernel may not kill can take the node's memory; set a memory limit and let Haven replace the instance",
+		"storage_opt":         "Haven does not size the container's root filesystem; keep data in a volume",
+		"umask":               "set the umask in the image's entrypoint (`umask 027; exec ...`)",
+		"use_api_socket":      "it hands the Engine, and so the node, to the service; bind-mount /var/run/docker.sock under `volumes:` if that is what you mean",
+		"userns_mode":         "instances use the Engine's user-namespace setting (the daemon's userns-remap)",
+		"uts":                 "`uts: host` shares the node's hostname; set the instance's with `hostname:`",
 	}}
 
 	xHavenServiceRule = &keyRule{fields: map[string]*keyRule{

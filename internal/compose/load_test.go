@@ -172,7 +172,11 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"unsupported-profile.yaml"}, nil,
 			""},
 		{[]string{"unsupported.yaml"}, nil,
-			"testdata/bad/unsupported.yaml:4:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it\ntestdata/bad/unsupported.yaml:5:5: service api: key `mac_address` is not supported by Haven yet; remove it\ntestdata/bad/unsupported.yaml:8:7: service api: key `deploy.placement` is not supported by Haven yet; remove it\ntestdata/bad/unsupported.yaml:14:15: service api: `volumes.type: tmpfs` is not supported by Haven yet; Haven mounts named volumes and bind mounts only\ntestdata/bad/unsupported.yaml:16:5: service api: `imagee` is not a compose key; fix its spelling or remove it\ntestdata/bad/unsupported.yaml:17:1: key `configs` is not supported by Haven yet; remove it (use a bind mount or a secret)"},
+			"testdata/bad/unsupported.yaml:4:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it (Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits)\n" +
+				"testdata/bad/unsupported.yaml:5:5: service api: key `mac_address` is not supported by Haven yet; remove it (the Engine picks each instance's MAC address, as two replicas must differ)\n" +
+				"testdata/bad/unsupported.yaml:8:7: service api: key `deploy.placement` is not supported by Haven yet; remove it (placement comes with multi-node; on one machine every instance runs there)\n" +
+				"testdata/bad/unsupported.yaml:14:15: service api: `volumes.type: tmpfs` is not supported by Haven yet; Haven mounts volumes and bind mounts; for a tmpfs use the service's `tmpfs:` key\n" +
+				"testdata/bad/unsupported.yaml:16:5: service api: `imagee` is not a compose key; fix its spelling or remove it"},
 		{[]string{"xhaven-unknown.yaml"}, nil,
 			"testdata/bad/xhaven-unknown.yaml:2:3: unknown key `strategy` in x-haven, which has no keys yet; remove it\ntestdata/bad/xhaven-unknown.yaml:8:11: service api: unknown key `hots` in x-haven.routes (known keys: `host`, `limits`, `path`, `port`, `strip_prefix`); fix its spelling or remove it\ntestdata/bad/xhaven-unknown.yaml:13:9: service api: unknown key `intervall` in x-haven.healthcheck (known keys: `interval`, `path`, `port`, `retries`, `start_period`, `timeout`, `type`); fix its spelling or remove it\ntestdata/bad/xhaven-unknown.yaml:14:7: service api: unknown key `autoscale` in x-haven (known keys: `alerts`, `healthcheck`, `release`, `routes`); fix its spelling or remove it"},
 		{[]string{"xhaven-values.yaml"}, nil,
@@ -186,13 +190,13 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"replicas-bound.yaml"}, nil,
 			"testdata/bad/replicas-bound.yaml:2:1: app \"shop\" asks for 1000000 instances in all (the sum of its replicas); an app may run at most 500, so that one machine can hold them and status answers promptly; lower replicas\ntestdata/bad/replicas-bound.yaml:6:7: service api: replicas 1000000 is more than 100, the most one service may run on a Haven machine; lower replicas"},
 		{[]string{"override-base.yaml", "override-bad.yaml"}, nil,
-			"testdata/bad/override-bad.yaml:3:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it"},
+			"testdata/bad/override-bad.yaml:3:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it (Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits)"},
 		{[]string{"override-base.yaml", "override-port.yaml"}, nil,
 			// compose appends the override's routes; the item is placed on
 			// the nearest key the override file spells out.
 			"testdata/bad/override-port.yaml:4:7: service api: x-haven.routes.1.port: 0 is not a valid port (1-65535)"},
 		{[]string{"unsupported-profile.yaml"}, []string{"debug"},
-			"testdata/bad/unsupported-profile.yaml:7:5: service debug: key `cgroup_parent` is not supported by Haven yet; remove it"},
+			"testdata/bad/unsupported-profile.yaml:7:5: service debug: key `cgroup_parent` is not supported by Haven yet; remove it (Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits)"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.files, "+"), func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // resources beyond the limits): what `docker run` flags would set. They
 // are part of the service's spec, so changing one is a new revision.
 // Drivers apply what they can and the compose mapping documents what they
-// cannot (docs/compose-runtime.md): the docker driver applies every field;
+// cannot (docs/compose.md, "Runtime keys"): the docker driver applies every field;
 // the process driver applies StopSignal and logs a warning once per service
 // for the others it cannot honour (ProcessIgnored).
 //
