@@ -109,6 +109,7 @@ var (
 			"driver_opts":            "the options belong to the app's network (top-level `networks:`), which every service shares",
 			"use_service_name_alias": "every instance answers to its service name: other services rely on it",
 		}}},
+		"volumes_from": nil, // mapper.volumesFrom
 		"network_mode": nil, // checked by mapper.networkMode
 		"links":        nil, // aliases (mapper.links)
 		"depends_on":   {entries: depRule},
@@ -262,7 +263,6 @@ var keyHints = map[string]string{
 	"post_start":                         "run the step in the image's entrypoint",
 	"pre_stop":                           "handle SIGTERM in the process; Haven drains traffic before stopping it",
 	"net":                                "use network_mode",
-	"volumes_from":                       "declare the shared volume under top-level `volumes:` and mount it in both services",
 }
 
 // topKnown are the top-level keys compose defines.

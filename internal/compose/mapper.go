@@ -145,7 +145,8 @@ func (m *mapper) service(s types.ServiceConfig) spec.Service {
 	out.Ports = m.ports(s)
 	out.Expose = m.expose(s)
 	configMounts, files := m.configs(s)
-	out.Volumes = append(m.volumes(s), configMounts...)
+	out.Volumes = append(m.volumes(s), m.volumesFrom(s, map[string]bool{s.Name: true})...)
+	out.Volumes = append(out.Volumes, configMounts...)
 	out.Files = files
 	out.Networks = append(out.Networks, s.NetworksByPriority()...)
 	sort.Strings(out.Networks)
@@ -297,6 +298,60 @@ func (m *mapper) volumes(s types.ServiceConfig) []spec.Mount {
 			out = append(out, mt)
 		default:
 			m.errs.add(pos, "service %s: %s mounts are not supported by Haven yet; use a named volume or a bind mount", s.Name, v.Type)
+		}
+	}
+	return out
+}
+
+// volumesFrom mounts what `volumes_from` names: every named volume and
+// bind mount of each service listed (and of the services they take theirs
+// from), read-only with `:ro`, at targets s does not mount itself, as
+// Docker does. seen holds the services on the way, to stop at a cycle.
+// An anonymous volume cannot be shared under Haven, which makes one per
+// instance, and a container outside the app is not Haven's to mount from:
+// both are refused with what to write instead.
+func (m *mapper) volumesFrom(s types.ServiceConfig, seen map[string]bool) []spec.Mount {
+	own := map[string]bool{}
+	for _, v := range s.Volumes {
+		own[v.Target] = true
+	}
+	var out []spec.Mount
+	for i, from := range s.VolumesFrom {
+		pos := m.at(s.Name, "volumes_from", strconv.Itoa(i))
+		name, mode := from, ""
+		if rest, ok := strings.CutPrefix(from, "container:"); ok {
+			m.errs.add(pos, "service %s: volumes_from %q: Haven mounts volumes only from the app's own services; run that container as a service of the app, or declare the volume under top-level `volumes:` (external: true for an existing one) and mount it", s.Name, rest)
+			continue
+		}
+		name = strings.TrimPrefix(name, "service:")
+		name, mode, _ = strings.Cut(name, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			m.errs.add(pos, "service %s: volumes_from %q: %q is not a mount mode; write SERVICE, SERVICE:ro or SERVICE:rw", s.Name, from, mode)
+			continue
+		}
+		other, ok := m.project.Services[name]
+		if !ok {
+			m.errs.add(pos, "service %s: volumes_from %q: there is no service %s in this file; name one of the app's services", s.Name, from, name)
+			continue
+		}
+		if seen[name] {
+			continue // a cycle: its mounts are already on the way
+		}
+		seen[name] = true
+		mounts := append(m.volumes(other), m.volumesFrom(other, seen)...)
+		for _, mt := range mounts {
+			if own[mt.Target] {
+				continue
+			}
+			if mt.Type == spec.MountVolume && mt.Source == "" {
+				m.errs.add(pos, "service %s: volumes_from %s: %s's volume at %s is anonymous, and Haven makes an anonymous volume per instance, so it cannot be shared; name it under top-level `volumes:` and mount it in both services", s.Name, name, name, mt.Target)
+				continue
+			}
+			if mode == "ro" {
+				mt.ReadOnly = true
+			}
+			own[mt.Target] = true
+			out = append(out, mt)
 		}
 	}
 	return out
