@@ -47,6 +47,8 @@ func TestRuntimeKeyErrors(t *testing.T) {
 			`testdata/bad/runtime.yaml:15:13: service api: tmpfs "relative/path" must start with an absolute path inside the container, like /tmp or /run:size=64m`,
 			`testdata/bad/runtime.yaml:16:5: service api: restart "on-failure:many" is not a restart policy; write on-failure:N with N a count of retries (0 or more), or no, always, on-failure, unless-stopped`,
 			`testdata/bad/runtime.yaml:17:15: service api: device "dev/fuse" must be an absolute host path, like /dev/fuse or /dev/ttyUSB0:/dev/ttyUSB0`,
+			`testdata/bad/runtime.yaml:18:15: service api: dns_opt "ndots 2" is not a resolver option; write one like ndots:2, timeout:3 or use-vc`,
+			`testdata/bad/runtime.yaml:19:5: service api: cpuset "0-a" is not a list of CPUs; write numbers and ranges like 0-3 or 0,2`,
 		}, "\n")},
 		{"runtime-name-replicas.yaml", `testdata/bad/runtime-name-replicas.yaml:4:5: services.api: can't set container_name and deploy.replicas as container name must be unique; remove container_name (other services reach every replica by the service name "api") or run one replica`},
 		{"runtime-shm.yaml", `testdata/bad/runtime-shm.yaml:4:5: service api: shm_size: invalid size: 'lots'; write a size like 64m (a number of bytes, or with b, k, m or g)`},

@@ -63,6 +63,9 @@ type ContainerOptions struct {
 	DNS []string `json:"dns,omitempty"`
 	// DNSSearch is dns_search: the search domains. Process driver: ignored.
 	DNSSearch []string `json:"dns_search,omitempty"`
+	// DNSOptions is dns_opt: resolver options written to the instance's
+	// /etc/resolv.conf ("ndots:2", "use-vc"). Process driver: ignored.
+	DNSOptions []string `json:"dns_opt,omitempty"`
 	// CapAdd is cap_add: Linux capabilities added ("NET_ADMIN", "ALL").
 	// Dangerous ones make the service privileged (Privileged). Process
 	// driver: ignored.
@@ -111,6 +114,10 @@ type ContainerOptions struct {
 	// CPUShares is cpu_shares: the relative CPU weight (1024 is the
 	// default). Process driver: ignored.
 	CPUShares int64 `json:"cpu_shares,omitempty"`
+	// CPUSet is cpuset: the CPUs the instance may run on ("0-3", "0,2").
+	// The Engine refuses CPUs the node lacks when the instance starts.
+	// Process driver: ignored.
+	CPUSet string `json:"cpuset,omitempty"`
 	// MemoryReservationBytes is mem_reservation: the soft memory limit.
 	// Process driver: ignored.
 	MemoryReservationBytes int64 `json:"mem_reservation,omitempty"`
@@ -193,6 +200,13 @@ func SignalNumber(s string) (int, bool) {
 	return 0, false
 }
 
+// reDNSOpt is one resolv.conf option: a name, with ":VALUE" for those
+// that take one.
+var reDNSOpt = regexp.MustCompile(`^[a-z][a-z0-9-]*(:[0-9]+)?$`)
+
+// reCPUSet is a cpuset list: CPU numbers and ranges, comma-separated.
+var reCPUSet = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
 // dangerousCaps are the capabilities that let a process escape its
 // container or take the node over; adding one needs the privileged-deploy
 // permission, like privileged: true.
@@ -273,6 +287,7 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(len(o.ExtraHosts) > 0, "extra_hosts")
 	add(len(o.DNS) > 0, "dns")
 	add(len(o.DNSSearch) > 0, "dns_search")
+	add(len(o.DNSOptions) > 0, "dns_opt")
 	add(len(o.CapAdd) > 0, "cap_add")
 	add(len(o.CapDrop) > 0, "cap_drop")
 	add(len(o.Sysctls) > 0, "sysctls")
@@ -287,6 +302,7 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(o.Runtime != "", "runtime")
 	add(o.NanoCPUs != 0, "cpus")
 	add(o.CPUShares != 0, "cpu_shares")
+	add(o.CPUSet != "", "cpuset")
 	add(o.MemoryReservationBytes != 0, "mem_reservation")
 	add(o.MemorySwappiness != nil, "mem_swappiness")
 	add(o.PidsLimit != 0, "pids_limit")
@@ -315,6 +331,16 @@ func (o ContainerOptions) Check(replicas int) []OptionProblem {
 		if h.v != "" && (!reHost.MatchString(h.v) || strings.Contains(h.v, "..")) {
 			bad(h.key, "%s %q is not a host name; write letters, digits, '-' and '.' only", h.key, h.v)
 		}
+	}
+	for i, opt := range o.DNSOptions {
+		at(i)
+		if !reDNSOpt.MatchString(opt) {
+			bad("dns_opt", "dns_opt %q is not a resolver option; write one like ndots:2, timeout:3 or use-vc", opt)
+		}
+	}
+	item = ""
+	if o.CPUSet != "" && !reCPUSet.MatchString(o.CPUSet) {
+		bad("cpuset", "cpuset %q is not a list of CPUs; write numbers and ranges like 0-3 or 0,2", o.CPUSet)
 	}
 	if o.StopSignal != "" {
 		if _, ok := SignalNumber(o.StopSignal); !ok {

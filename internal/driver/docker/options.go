@@ -51,6 +51,7 @@ func applyContainerOptions(opts spec.ContainerOptions, cfg *container.Config, ho
 	host.ExtraHosts = opts.ExtraHosts
 	host.DNS = opts.DNS
 	host.DNSSearch = opts.DNSSearch
+	host.DNSOptions = opts.DNSOptions
 	host.CapAdd = opts.CapAdd
 	host.CapDrop = opts.CapDrop
 	host.Sysctls = opts.Sysctls
@@ -91,6 +92,7 @@ func applyContainerOptions(opts spec.ContainerOptions, cfg *container.Config, ho
 		host.NanoCPUs = opts.NanoCPUs
 	}
 	host.CPUShares = opts.CPUShares
+	host.CpusetCpus = opts.CPUSet
 	host.MemoryReservation = opts.MemoryReservationBytes
 	host.MemorySwappiness = opts.MemorySwappiness
 	if opts.PidsLimit != 0 {
