@@ -161,8 +161,6 @@ var (
 		"cgroup_parent":       "Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits",
 		"cpu_count":           "it applies to Windows containers only; use `cpus:` or deploy.resources.limits.cpus",
 		"cpu_percent":         "it applies to Windows containers only; use `cpus:` or deploy.resources.limits.cpus",
-		"cpu_period":          "use `cpus:` or deploy.resources.limits.cpus, the same CFS limit given as cores",
-		"cpu_quota":           "use `cpus:` or deploy.resources.limits.cpus, the same CFS limit given as cores",
 		"cpu_rt_period":       "real-time scheduling needs a node and Engine set up for it, which Haven does not manage",
 		"cpu_rt_runtime":      "real-time scheduling needs a node and Engine set up for it, which Haven does not manage",
 		"credential_spec":     "it applies to Windows containers only (gMSA); Haven runs Linux containers",
@@ -177,8 +175,6 @@ var (
 		"storage_opt":         "Haven does not size the container's root filesystem; keep data in a volume",
 		"umask":               "set the umask in the image's entrypoint (`umask 027; exec ...`)",
 		"use_api_socket":      "it hands the Engine, and so the node, to the service; bind-mount /var/run/docker.sock under `volumes:` if that is what you mean",
-		"userns_mode":         "instances use the Engine's user-namespace setting (the daemon's userns-remap)",
-		"uts":                 "`uts: host` shares the node's hostname; set the instance's with `hostname:`",
 	}}
 
 	xHavenServiceRule = &keyRule{fields: map[string]*keyRule{

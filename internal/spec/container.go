@@ -92,6 +92,14 @@ type ContainerOptions struct {
 	// PID is pid: "host" shares the node's PID namespace (privileged).
 	// Process driver: ignored (it always shares the node's).
 	PID string `json:"pid,omitempty"`
+	// UTS is uts: "host" shares the node's host name (privileged), so
+	// hostname and domainname cannot be set with it. Process driver:
+	// ignored (a process always shares the node's).
+	UTS string `json:"uts,omitempty"`
+	// UsernsMode is userns_mode: "host" turns the Engine's user-namespace
+	// remapping off for the instance, so its root is the node's root
+	// (privileged). Process driver: ignored.
+	UsernsMode string `json:"userns_mode,omitempty"`
 	// IPC is ipc: "host" (privileged), "private" or "shareable". Process
 	// driver: ignored.
 	IPC string `json:"ipc,omitempty"`
@@ -114,6 +122,13 @@ type ContainerOptions struct {
 	// CPUShares is cpu_shares: the relative CPU weight (1024 is the
 	// default). Process driver: ignored.
 	CPUShares int64 `json:"cpu_shares,omitempty"`
+	// CPUPeriod and CPUQuota are cpu_period and cpu_quota, in
+	// microseconds: the CFS limit cpus sets, written out (quota/period
+	// cores; a quota of -1 is no limit). They cannot be set with cpus or
+	// deploy.resources.limits.cpus, which the Engine refuses together.
+	// Process driver: ignored.
+	CPUPeriod int64 `json:"cpu_period,omitempty"`
+	CPUQuota  int64 `json:"cpu_quota,omitempty"`
 	// CPUSet is cpuset: the CPUs the instance may run on ("0-3", "0,2").
 	// The Engine refuses CPUs the node lacks when the instance starts.
 	// Process driver: ignored.
@@ -235,8 +250,8 @@ func capName(c string) string {
 }
 
 // PrivilegedKeys lists what in o needs the permission to deploy privileged
-// services (nothing: empty): privileged, a dangerous cap_add, pid or ipc
-// "host", devices, and a security_opt that turns confinement off. Each item
+// services (nothing: empty): privileged, a dangerous cap_add, pid, ipc,
+// uts or userns_mode "host", devices, and a security_opt that turns confinement off. Each item
 // names the key as written in compose.
 func (o ContainerOptions) PrivilegedKeys() []string {
 	var out []string
@@ -253,6 +268,12 @@ func (o ContainerOptions) PrivilegedKeys() []string {
 	}
 	if o.IPC == "host" {
 		out = append(out, "ipc: host")
+	}
+	if o.UTS == "host" {
+		out = append(out, "uts: host")
+	}
+	if o.UsernsMode == "host" {
+		out = append(out, "userns_mode: host")
 	}
 	for _, d := range o.Devices {
 		out = append(out, "devices: "+d.Source)
@@ -297,6 +318,10 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(len(o.GroupAdd) > 0, "group_add")
 	add(o.PID != "", "pid")
 	add(o.IPC != "", "ipc")
+	add(o.UTS != "", "uts")
+	add(o.UsernsMode != "", "userns_mode")
+	add(o.CPUPeriod != 0, "cpu_period")
+	add(o.CPUQuota != 0, "cpu_quota")
 	add(o.Privileged, "privileged")
 	add(o.Platform != "", "platform")
 	add(o.Runtime != "", "runtime")
@@ -425,6 +450,27 @@ func (o ContainerOptions) Check(replicas int) []OptionProblem {
 	case "", "host", "private", "shareable", "none":
 	default:
 		bad("ipc", "ipc %q is not supported by Haven; write host, private, shareable or none (sharing another container's ipc ties two instances' lifetimes)", o.IPC)
+	}
+	switch o.UTS {
+	case "":
+	case "host":
+		if o.Hostname != "" || o.Domainname != "" {
+			bad("uts", "uts: host gives the instance the node's host name, so hostname and domainname cannot be set with it; remove one or the other")
+		}
+	default:
+		bad("uts", "uts %q is not supported by Haven; write `uts: host` or remove it", o.UTS)
+	}
+	if o.UsernsMode != "" && o.UsernsMode != "host" {
+		bad("userns_mode", "userns_mode %q is not supported by Haven; write `userns_mode: host` or remove it (the Engine's own user-namespace setting applies)", o.UsernsMode)
+	}
+	if o.CPUPeriod != 0 && (o.CPUPeriod < 1000 || o.CPUPeriod > 1_000_000) {
+		bad("cpu_period", "cpu_period %d must be from 1000 to 1000000 microseconds (1ms to 1s); 100000 is the default", o.CPUPeriod)
+	}
+	if o.CPUQuota != 0 && o.CPUQuota != -1 && o.CPUQuota < 1000 {
+		bad("cpu_quota", "cpu_quota %d must be at least 1000 microseconds (1ms), or -1 for no limit", o.CPUQuota)
+	}
+	if o.NanoCPUs != 0 && (o.CPUPeriod != 0 || o.CPUQuota != 0) {
+		bad("cpu_quota", "cpus and cpu_quota/cpu_period set the same CPU limit, and the Engine refuses them together; keep one of them")
 	}
 	if o.Platform != "" {
 		if goos, _, ok := strings.Cut(o.Platform, "/"); !ok || goos == "" {

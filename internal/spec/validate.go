@@ -140,6 +140,9 @@ func (a *App) Validate() error {
 		for _, p := range s.Container.Check(s.Replicas) { // container.go
 			bad("%s: %s", where, p.Msg)
 		}
+		if s.Resources.NanoCPUs != 0 && s.Container.NanoCPUs == 0 && (s.Container.CPUQuota != 0 || s.Container.CPUPeriod != 0) {
+			bad("%s: deploy.resources.limits.cpus and cpu_quota/cpu_period set the same CPU limit, and the Engine refuses them together; keep one of them", where)
+		}
 		if msg := readOnlySecrets(s, a.Secrets); msg != "" {
 			bad("%s: %s", where, msg)
 		}

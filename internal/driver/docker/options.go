@@ -93,6 +93,10 @@ func applyContainerOptions(opts spec.ContainerOptions, cfg *container.Config, ho
 	}
 	host.CPUShares = opts.CPUShares
 	host.CpusetCpus = opts.CPUSet
+	host.CPUPeriod = opts.CPUPeriod
+	host.CPUQuota = opts.CPUQuota
+	host.UTSMode = container.UTSMode(opts.UTS)
+	host.UsernsMode = container.UsernsMode(opts.UsernsMode)
 	host.MemoryReservation = opts.MemoryReservationBytes
 	host.MemorySwappiness = opts.MemorySwappiness
 	if opts.PidsLimit != 0 {

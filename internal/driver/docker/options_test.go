@@ -172,8 +172,11 @@ func TestPrivilegedOptionsReachContainer(t *testing.T) {
 	env := newEnv(t, d, "test")
 	no := false
 	svc := spec.Service{Name: "root", Image: testAppImage(t),
-		Container: spec.ContainerOptions{Privileged: true, PID: "host", Init: &no},
-		Health:    &spec.HealthCheck{Kind: spec.CheckNone}}
+		// cpu_period/cpu_quota ride here: the other test sets cpus, which
+		// the Engine refuses with them.
+		Container: spec.ContainerOptions{Privileged: true, PID: "host", UTS: "host", UsernsMode: "host", Init: &no,
+			CPUPeriod: 100000, CPUQuota: 50000},
+		Health: &spec.HealthCheck{Kind: spec.CheckNone}}
 	app := spec.App{Name: env.App, Services: []spec.Service{svc}}
 	req := driver.StartRequest{Labels: labelsFor(env, svc), Service: svc, App: app}
 	cfg, host, _, err := containerConfig(req, env)
@@ -193,6 +196,15 @@ func TestPrivilegedOptionsReachContainer(t *testing.T) {
 	}
 	if c.HostConfig.PidMode != "host" {
 		t.Errorf("pid: PidMode %q, want host", c.HostConfig.PidMode)
+	}
+	if c.HostConfig.UTSMode != "host" {
+		t.Errorf("uts: UTSMode %q, want host", c.HostConfig.UTSMode)
+	}
+	if c.HostConfig.UsernsMode != "host" {
+		t.Errorf("userns_mode: UsernsMode %q, want host", c.HostConfig.UsernsMode)
+	}
+	if c.HostConfig.CPUPeriod != 100000 || c.HostConfig.CPUQuota != 50000 {
+		t.Errorf("cpu_period/cpu_quota: %d/%d, want 100000/50000", c.HostConfig.CPUPeriod, c.HostConfig.CPUQuota)
 	}
 	if c.HostConfig.Init == nil || *c.HostConfig.Init {
 		t.Errorf("init: false did not reach the container: %v", c.HostConfig.Init)
