@@ -55,6 +55,7 @@ func TestRuntimeKeyErrors(t *testing.T) {
 			`testdata/bad/runtime.yaml:23:5: service api: cpu_quota 5 must be at least 1000 microseconds (1ms), or -1 for no limit`,
 		}, "\n")},
 		{"runtime-name-replicas.yaml", `testdata/bad/runtime-name-replicas.yaml:4:5: services.api: can't set container_name and deploy.replicas as container name must be unique; remove container_name (other services reach every replica by the service name "api") or run one replica`},
+		{"runtime-memswap.yaml", "testdata/bad/runtime-memswap.yaml:2:3: service api: memswap_limit 134217728 needs a memory limit (mem_limit or deploy.resources.limits.memory) no larger than it: memswap_limit is memory plus swap; set one, or write memswap_limit: -1 for unlimited swap"},
 		{"runtime-shm.yaml", `testdata/bad/runtime-shm.yaml:4:5: service api: shm_size: invalid size: 'lots'; write a size like 64m (a number of bytes, or with b, k, m or g)`},
 		{"runtime-ulimit-value.yaml", "testdata/bad/runtime-ulimit-value.yaml:5:7: service api: ulimits.nofile: failed to cast to expected type: strconv.Atoi: parsing \"many\": invalid syntax; write `nofile: 65535` (soft and hard alike) or `nofile: {soft: 1024, hard: 65535}`"},
 		{"runtime-cpus.yaml", `testdata/bad/runtime-cpus.yaml:4:5: service api: cpus: failed to cast to expected type: strconv.ParseFloat: parsing "half": invalid syntax; write a number of cores like 0.5 or 2`},

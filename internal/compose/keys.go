@@ -170,7 +170,6 @@ var (
 		"log_driver":          "it is the old form of `logging:`, which Haven accepts without using it: it keeps every instance's output itself (`haven logs`)",
 		"log_opt":             "it is the old form of `logging:`, which Haven accepts without using it: it keeps every instance's output itself (`haven logs`)",
 		"mac_address":         "the Engine picks each instance's MAC address, as two replicas must differ",
-		"memswap_limit":       "Haven sets no swap limit yet; limit memory with deploy.resources.limits.memory or `mem_limit:`",
 		"oom_kill_disable":    "an instance the kernel may not kill can take the node's memory; set a memory limit and let Haven replace the instance",
 		"storage_opt":         "Haven does not size the container's root filesystem; keep data in a volume",
 		"umask":               "set the umask in the image's entrypoint (`umask 027; exec ...`)",

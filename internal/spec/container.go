@@ -136,6 +136,11 @@ type ContainerOptions struct {
 	// MemoryReservationBytes is mem_reservation: the soft memory limit.
 	// Process driver: ignored.
 	MemoryReservationBytes int64 `json:"mem_reservation,omitempty"`
+	// MemorySwapBytes is memswap_limit: memory plus swap the instance may
+	// use (-1: unlimited swap). It needs a memory limit (mem_limit or
+	// deploy.resources.limits.memory) no larger than it, as in Docker.
+	// Process driver: ignored.
+	MemorySwapBytes int64 `json:"memswap_limit,omitempty"`
 	// MemorySwappiness is mem_swappiness (0-100); nil keeps the node's.
 	// Process driver: ignored.
 	MemorySwappiness *int64 `json:"mem_swappiness,omitempty"`
@@ -329,6 +334,7 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(o.CPUShares != 0, "cpu_shares")
 	add(o.CPUSet != "", "cpuset")
 	add(o.MemoryReservationBytes != 0, "mem_reservation")
+	add(o.MemorySwapBytes != 0, "memswap_limit")
 	add(o.MemorySwappiness != nil, "mem_swappiness")
 	add(o.PidsLimit != 0, "pids_limit")
 	add(o.OOMScoreAdj != 0, "oom_score_adj")

@@ -140,6 +140,11 @@ func (a *App) Validate() error {
 		for _, p := range s.Container.Check(s.Replicas) { // container.go
 			bad("%s: %s", where, p.Msg)
 		}
+		if sw := s.Container.MemorySwapBytes; sw != 0 && sw != -1 && (s.Resources.MemoryBytes == 0 || sw < s.Resources.MemoryBytes) {
+			bad("%s: memswap_limit %d needs a memory limit (mem_limit or deploy.resources.limits.memory) no larger than it: memswap_limit is memory plus swap; set one, or write memswap_limit: -1 for unlimited swap", where, sw)
+		} else if sw == -1 && s.Resources.MemoryBytes == 0 {
+			bad("%s: memswap_limit -1 needs a memory limit (mem_limit or deploy.resources.limits.memory) to apply to", where)
+		}
 		if s.Resources.NanoCPUs != 0 && s.Container.NanoCPUs == 0 && (s.Container.CPUQuota != 0 || s.Container.CPUPeriod != 0) {
 			bad("%s: deploy.resources.limits.cpus and cpu_quota/cpu_period set the same CPU limit, and the Engine refuses them together; keep one of them", where)
 		}

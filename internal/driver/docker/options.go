@@ -99,6 +99,7 @@ func applyContainerOptions(opts spec.ContainerOptions, cfg *container.Config, ho
 	host.UsernsMode = container.UsernsMode(opts.UsernsMode)
 	host.MemoryReservation = opts.MemoryReservationBytes
 	host.MemorySwappiness = opts.MemorySwappiness
+	host.MemorySwap = opts.MemorySwapBytes
 	if opts.PidsLimit != 0 {
 		n := opts.PidsLimit
 		host.PidsLimit = &n

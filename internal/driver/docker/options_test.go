@@ -66,9 +66,11 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 			CPUSet:                 "0", // every node has CPU 0
 			MemoryReservationBytes: 32 << 20,
 			MemorySwappiness:       &swap,
+			MemorySwapBytes:        384 << 20, // not the Engine's default, twice the memory limit
 			PidsLimit:              100,
 			OOMScoreAdj:            300,
 		},
+		Resources: spec.Resources{MemoryBytes: 256 << 20}, // memswap_limit needs one
 		Health: &spec.HealthCheck{Kind: spec.CheckExec, Command: []string{"/check"},
 			Interval: spec.Duration(5 * time.Second), StartPeriod: spec.Duration(30 * time.Second), StartInterval: spec.Duration(time.Second)},
 		Routes: []spec.Route{{PathPrefix: "/", Port: 8080}},
@@ -136,6 +138,15 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 			ok   bool
 			seen any
 		}{"healthcheck.start_interval", cfg.Healthcheck != nil && cfg.Healthcheck.StartInterval == time.Second, cfg.Healthcheck})
+	}
+	// memswap_limit needs the node's swap accounting; without it the
+	// Engine drops the limit (with a warning), as docker run does.
+	if info, err := d.cli.Info(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if !info.SwapLimit {
+		t.Logf("the node has no swap accounting: memswap_limit not checked (MemorySwap %d)", h.MemorySwap)
+	} else if h.MemorySwap != 384<<20 {
+		t.Errorf("memswap_limit: MemorySwap %d, want %d", h.MemorySwap, 384<<20)
 	}
 	// mem_swappiness needs cgroup v1; on cgroup v2 the Engine drops it
 	// (with a warning), as docker run does.
