@@ -24,7 +24,7 @@
 // app.deploy-privileged is asked for by the deploy route, beside
 // app.deploy, when a service of the app can take its node over
 // (spec.ContainerOptions.PrivilegedKeys: privileged, cap_add of SYS_ADMIN
-// and the like, pid or ipc host, devices, seccomp or apparmor unconfined).
+// and the like, pid, ipc, uts or userns_mode host, devices, seccomp or apparmor unconfined).
 //
 // "bound" means in the environments of the user's bindings of that role
 // (all of them for a "*" binding). Asking Can about an env-scoped

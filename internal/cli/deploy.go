@@ -47,11 +47,10 @@ failed or the timeout passed.`,
 					}
 				}
 			} else {
-				a, err := f.load(ctx)
+				a, err := f.loadWarning(c)
 				if err != nil {
 					return err
 				}
-				g.warnCompose(a)
 				if resp, err = cl.Deploy(ctx, f.env, *a); err != nil {
 					return err
 				}

@@ -55,14 +55,6 @@ func (f *appFlags) load(ctx context.Context) (*spec.App, error) {
 	return app, nil
 }
 
-// warnCompose prints what in app is accepted but changes nothing under
-// Haven (compose.Warnings), so no compose key is dropped silently.
-func (g *globals) warnCompose(app *spec.App) {
-	for _, w := range compose.Warnings(app) {
-		fmt.Fprintln(g.errw(), "Warning:", w)
-	}
-}
-
 // resolveTarget finds the app a command acts on: --app, else the only app
 // deployed in the environment.
 func (g *globals) resolveTarget(ctx context.Context, app, env string) (spec.AppEnv, error) {

@@ -36,11 +36,10 @@ passes (with the reason and the failing instance's last log lines).`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			app, err := f.load(ctx)
+			app, err := f.loadWarning(c)
 			if err != nil {
 				return err
 			}
-			g.warnCompose(app)
 			cl, err := g.ensureServer(ctx, srv)
 			if err != nil {
 				return err

@@ -21,7 +21,7 @@ func TestValidateWarnsAboutLogging(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("validate exited %d: %s", code, errw.String())
 	}
-	want := "Warning: service web: logging driver \"syslog\" is not used: Haven keeps every instance's output itself"
+	want := "warning: " + file + ":5:5: service web: logging driver \"syslog\" is not used: Haven keeps every instance's output itself"
 	if !strings.Contains(errw.String(), want) {
 		t.Errorf("stderr %q does not hold %q", errw.String(), want)
 	}

@@ -17,20 +17,21 @@ import (
 // containerKeys are the service keys that become spec.ContainerOptions:
 // how each instance's process runs. serviceRule takes them with the rest.
 // Their values are checked once loaded (spec.ContainerOptions.Check), and
-// placed back on their key; docs/compose-runtime.md says what each does
+// placed back on their key; docs/compose.md ("Runtime keys") says what each does
 // under Haven and which the process driver ignores.
 var containerKeys = map[string]*keyRule{
 	"container_name": nil, "hostname": nil, "domainname": nil,
 	"stop_signal": nil, "stdin_open": nil, "tty": nil, "init": nil,
 	"read_only": nil, "tmpfs": nil, "shm_size": nil,
-	"extra_hosts": nil, "dns": nil, "dns_search": nil,
+	"extra_hosts": nil, "dns": nil, "dns_search": nil, "dns_opt": nil,
 	"cap_add": nil, "cap_drop": nil, "sysctls": nil, "ulimits": nil, "security_opt": nil,
 	"devices": {items: &keyRule{known: typeOf[types.DeviceMapping](), fields: map[string]*keyRule{
 		"source": nil, "target": nil, "permissions": nil,
 	}}},
 	"group_add": nil, "pid": nil, "ipc": nil, "privileged": nil,
 	"platform": nil, "runtime": nil,
-	"cpus": nil, "cpu_shares": nil, "mem_reservation": nil, "mem_swappiness": nil,
+	"cpus": nil, "cpu_shares": nil, "cpuset": nil, "cpu_period": nil, "cpu_quota": nil, "memswap_limit": nil,
+	"uts": nil, "userns_mode": nil, "mem_reservation": nil, "mem_swappiness": nil,
 	"pids_limit": nil, "oom_score_adj": nil,
 	"logging": {known: typeOf[types.LoggingConfig](), fields: map[string]*keyRule{"driver": nil, "options": nil}},
 	// restart and healthcheck moved here from keys.go's base map: this
@@ -58,6 +59,7 @@ func (m *mapper) container(s types.ServiceConfig) spec.ContainerOptions {
 		ShmSizeBytes:           int64(s.ShmSize),
 		DNS:                    slices.Clone([]string(s.DNS)),
 		DNSSearch:              slices.Clone([]string(s.DNSSearch)),
+		DNSOptions:             slices.Clone(s.DNSOpts),
 		CapAdd:                 slices.Clone(s.CapAdd),
 		CapDrop:                slices.Clone(s.CapDrop),
 		SecurityOpt:            slices.Clone(s.SecurityOpt),
@@ -69,6 +71,12 @@ func (m *mapper) container(s types.ServiceConfig) spec.ContainerOptions {
 		Runtime:                s.Runtime,
 		NanoCPUs:               nanoCPUs(types.NanoCPUs(s.CPUS)),
 		CPUShares:              s.CPUShares,
+		CPUSet:                 s.CPUSet,
+		CPUPeriod:              s.CPUPeriod,
+		MemorySwapBytes:        int64(s.MemSwapLimit),
+		CPUQuota:               s.CPUQuota,
+		UTS:                    s.Uts,
+		UsernsMode:             s.UserNSMode,
 		MemoryReservationBytes: int64(s.MemReservation),
 		PidsLimit:              s.PidsLimit,
 		OOMScoreAdj:            int(s.OomScoreAdj),
@@ -106,6 +114,9 @@ func (m *mapper) container(s types.ServiceConfig) spec.ContainerOptions {
 		if o.LogDriver == "" {
 			o.LogDriver = "json-file" // logging: with options only
 		}
+		// Accepted so files written for Docker load, but not used: one
+		// positioned warning, printed with the loader's others.
+		m.warns.add(m.at(s.Name, "logging"), "service %s: logging driver %q is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this", s.Name, o.LogDriver)
 	}
 	for _, p := range o.Check(s.GetScale()) {
 		at := []string{p.Key}
@@ -130,19 +141,6 @@ func (m *mapper) restartRetries(s types.ServiceConfig) int {
 		return 0
 	}
 	return retries
-}
-
-// Warnings says what in app is accepted but changes nothing, or less than
-// in Docker Compose, under Haven: validate, deploy and up print them. They
-// are read from the spec, so a server can give them for API deploys too.
-func Warnings(app *spec.App) []string {
-	var out []string
-	for _, s := range app.Services {
-		if d := s.Container.LogDriver; d != "" {
-			out = append(out, fmt.Sprintf("service %s: logging driver %q is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this", s.Name, d))
-		}
-	}
-	return out
 }
 
 // locateRuntimeError places compose-go's refusals of the runtime keys

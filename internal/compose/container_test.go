@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,8 +47,15 @@ func TestRuntimeKeyErrors(t *testing.T) {
 			`testdata/bad/runtime.yaml:15:13: service api: tmpfs "relative/path" must start with an absolute path inside the container, like /tmp or /run:size=64m`,
 			`testdata/bad/runtime.yaml:16:5: service api: restart "on-failure:many" is not a restart policy; write on-failure:N with N a count of retries (0 or more), or no, always, on-failure, unless-stopped`,
 			`testdata/bad/runtime.yaml:17:15: service api: device "dev/fuse" must be an absolute host path, like /dev/fuse or /dev/ttyUSB0:/dev/ttyUSB0`,
+			`testdata/bad/runtime.yaml:18:15: service api: dns_opt "ndots 2" is not a resolver option; write one like ndots:2, timeout:3 or use-vc`,
+			`testdata/bad/runtime.yaml:19:5: service api: cpuset "0-a" is not a list of CPUs; write numbers and ranges like 0-3 or 0,2`,
+			`testdata/bad/runtime.yaml:20:5: service api: uts "private" is not supported by Haven; write ` + "`uts: host`" + ` or remove it`,
+			`testdata/bad/runtime.yaml:21:5: service api: userns_mode "ns:1" is not supported by Haven; write ` + "`userns_mode: host`" + ` or remove it (the Engine's own user-namespace setting applies)`,
+			`testdata/bad/runtime.yaml:22:5: service api: cpu_period 10 must be from 1000 to 1000000 microseconds (1ms to 1s); 100000 is the default`,
+			`testdata/bad/runtime.yaml:23:5: service api: cpu_quota 5 must be at least 1000 microseconds (1ms), or -1 for no limit`,
 		}, "\n")},
 		{"runtime-name-replicas.yaml", `testdata/bad/runtime-name-replicas.yaml:4:5: services.api: can't set container_name and deploy.replicas as container name must be unique; remove container_name (other services reach every replica by the service name "api") or run one replica`},
+		{"runtime-memswap.yaml", "testdata/bad/runtime-memswap.yaml:2:3: service api: memswap_limit 134217728 needs a memory limit (mem_limit or deploy.resources.limits.memory) no larger than it: memswap_limit is memory plus swap; set one, or write memswap_limit: -1 for unlimited swap"},
 		{"runtime-shm.yaml", `testdata/bad/runtime-shm.yaml:4:5: service api: shm_size: invalid size: 'lots'; write a size like 64m (a number of bytes, or with b, k, m or g)`},
 		{"runtime-ulimit-value.yaml", "testdata/bad/runtime-ulimit-value.yaml:5:7: service api: ulimits.nofile: failed to cast to expected type: strconv.Atoi: parsing \"many\": invalid syntax; write `nofile: 65535` (soft and hard alike) or `nofile: {soft: 1024, hard: 65535}`"},
 		{"runtime-cpus.yaml", `testdata/bad/runtime-cpus.yaml:4:5: service api: cpus: failed to cast to expected type: strconv.ParseFloat: parsing "half": invalid syntax; write a number of cores like 0.5 or 2`},
@@ -68,15 +76,21 @@ func TestRuntimeKeyErrors(t *testing.T) {
 	}
 }
 
-// TestWarnings: logging is accepted and said to change nothing.
+// TestWarnings: logging is accepted and said, at its line, to change
+// nothing, among the loader's other warnings.
 func TestWarnings(t *testing.T) {
-	app, err := Load(context.Background(), Options{Files: []string{"testdata/runtime/compose.yaml"}, Environment: env})
+	r, err := LoadResult(context.Background(), Options{Files: []string{"testdata/runtime/compose.yaml"}, Environment: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Warnings(app)
 	want := "service api: logging driver \"syslog\" is not used: Haven keeps every instance's output itself (read it with `haven logs`); remove `logging:` to silence this"
-	if len(got) != 1 || got[0] != want {
-		t.Errorf("Warnings = %q, want [%q]", got, want)
+	var got []string
+	for _, w := range r.Warnings {
+		got = append(got, w.Error())
+	}
+	if !slices.ContainsFunc(got, func(w string) bool {
+		return strings.HasPrefix(w, "testdata/runtime/compose.yaml:") && strings.HasSuffix(w, ": "+want)
+	}) {
+		t.Errorf("Warnings = %q, want one \"testdata/runtime/compose.yaml:LINE:COL: %s\"", got, want)
 	}
 }

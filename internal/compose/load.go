@@ -41,15 +41,35 @@ type Options struct {
 	Environment map[string]string
 }
 
+// Result is a loaded compose project.
+type Result struct {
+	// App is the validated, canonical app.
+	App *spec.App
+	// Warnings name the keys Haven accepts that change nothing under it
+	// (develop, pull_policy, deploy.labels, …), each with its place and
+	// why, sorted like errors. Commands print them; they never fail a load.
+	Warnings []*Problem
+}
+
 // Load reads the compose project opts describes and returns it as a
-// validated spec.App.
+// validated spec.App. It is LoadResult without the warnings.
+func Load(ctx context.Context, opts Options) (*spec.App, error) {
+	r, err := LoadResult(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.App, nil
+}
+
+// LoadResult reads the compose project opts describes and returns it as a
+// validated spec.App, with the warnings about keys that change nothing.
 //
 // Every problem with the input — YAML syntax, keys Haven does not implement,
 // a bad x-haven block, compose-go's and spec.App.Validate's checks — is
 // returned at once, joined one per line, each as a *Problem starting with
 // "file:line:col:" when it has a place in a file. All of them match
 // spec.ErrInvalid with errors.Is.
-func Load(ctx context.Context, opts Options) (*spec.App, error) {
+func LoadResult(ctx context.Context, opts Options) (*Result, error) {
 	guard := &credentialGuard{}
 	po, err := projectOptions(opts, guard)
 	if err != nil {
@@ -62,11 +82,15 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	// Our own parse comes first: it places syntax errors and unsupported
 	// keys precisely, before compose-go reports them without a position.
 	src, errs := parseSources(po.ConfigPaths)
+	if len(errs) == 0 {
+		errs = src.addReferenced()
+	}
 	files := src.names()
 	if len(errs) > 0 {
 		return nil, errs.err(files)
 	}
-	errs = append(errs, checkKeys(src, opts.Profiles)...)
+	keyErrs, warns := checkKeys(src, opts.Profiles)
+	errs = append(errs, keyErrs...)
 	errs = append(errs, checkPortSyntax(src, opts.Profiles)...)
 	errs = append(errs, checkName(src, opts.ProjectName)...)
 	if len(errs) > 0 {
@@ -98,10 +122,10 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 		return nil, m.errs.err(files)
 	}
 	if err := app.Validate(); err != nil {
-		return nil, locateValidateErrors(src, app, err).err(files)
+		return nil, locateValidateErrors(src, app, m.composeNames, err).err(files)
 	}
 	app.Canonicalize()
-	return app, nil
+	return &Result{App: app, Warnings: append(warns, m.warns...).sorted(files)}, nil
 }
 
 // projectOptions turns Options into compose-go's ProjectOptions, with
@@ -322,7 +346,8 @@ func locateComposeError(src *sources, err error) problems {
 // locateValidateErrors places each of spec.App.Validate's problems on the
 // key of the compose file it comes from. Validate words its messages for
 // any App; here they are only given a position.
-func locateValidateErrors(src *sources, app *spec.App, err error) problems {
+// renamed maps the services Haven renamed back to their compose names.
+func locateValidateErrors(src *sources, app *spec.App, renamed map[string]string, err error) problems {
 	var list []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		list = j.Unwrap()
@@ -332,7 +357,7 @@ func locateValidateErrors(src *sources, app *spec.App, err error) problems {
 	var errs problems
 	for _, e := range list {
 		msg := strings.TrimPrefix(e.Error(), spec.ErrInvalid.Error()+": ")
-		errs = append(errs, &Problem{Pos: validatePos(src, app, msg), Msg: msg})
+		errs = append(errs, &Problem{Pos: validatePos(src, app, renamed, msg), Msg: msg})
 	}
 	return errs
 }
@@ -347,7 +372,7 @@ var (
 	reSvcName    = regexp.MustCompile(`^service name "([^"]*)"`)
 )
 
-func validatePos(src *sources, app *spec.App, msg string) Position {
+func validatePos(src *sources, app *spec.App, renamed map[string]string, msg string) Position {
 	if m := reDepCycle.FindStringSubmatch(msg); m != nil {
 		chain := strings.Split(m[1], " -> ")
 		if len(chain) > 1 {
@@ -371,6 +396,9 @@ func validatePos(src *sources, app *spec.App, msg string) Position {
 	}
 	name, rest := strings.Trim(m[1], `"`), m[2]
 	svc, _ := app.Service(name)
+	if orig, ok := renamed[name]; ok {
+		name = orig
+	}
 	at := func(path ...string) Position { return src.best(append([]string{"services", name}, path...)...) }
 	switch {
 	case strings.Contains(rest, "depends_on names"):
@@ -389,6 +417,18 @@ func validatePos(src *sources, app *spec.App, msg string) Position {
 			return pos
 		}
 		return at("healthcheck")
+	case strings.Contains(rest, "network_mode"):
+		return at("network_mode")
+	case strings.Contains(rest, "ipv4_address"):
+		for _, n := range svc.Networks {
+			if pos, ok := src.find("services", name, "networks", n, "ipv4_address"); ok {
+				return pos
+			}
+			if pos, ok := src.find("services", name, "networks", n, "ipv6_address"); ok {
+				return pos
+			}
+		}
+		return at("networks")
 	case strings.Contains(rest, "exposed port"):
 		return at("expose")
 	case strings.Contains(rest, "port"):

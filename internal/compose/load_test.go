@@ -18,7 +18,7 @@ import (
 
 // env is the interpolation environment of every test: fixed, so the
 // developer's shell never changes a result.
-var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999",
+var env = map[string]string{"HOME": "/home/test", "BAD_PORT": "99999", "APP_CONF": "mode=env",
 	// Haven's credentials are in the deployer's environment; no test may
 	// find them in an App.
 	"HAVEN_TOKEN": "hvt_ci-token", "HAVEN_MASTER_KEY": "master-key", "HAVEN_MASTER_KEY_NEXT": "next-key"}
@@ -92,8 +92,31 @@ func TestLoadErrors(t *testing.T) {
 		profiles []string
 		want     string
 	}{
-		{[]string{"anonymous-volume.yaml"}, nil,
-			"testdata/bad/anonymous-volume.yaml:5:9: service api: anonymous volume at /data is not supported; name it (\"data:/data\") and declare it under top-level `volumes:`\ntestdata/bad/anonymous-volume.yaml:6:9: service api: bind options (z, Z, propagation, recursive) are not supported by Haven yet; keep only ro or rw"},
+		{[]string{"volume-options.yaml"}, nil,
+			"testdata/bad/volume-options.yaml:9:11: service api: key `volumes.volume.subpath` is not supported by Haven yet; remove it (it needs Docker Engine API 1.45 (Docker 26) and Haven speaks 1.41; mount the volume and point the program at the directory inside it)\ntestdata/bad/volume-options.yaml:14:11: service api: key `volumes.bind.recursive` is not supported by Haven yet; remove it (bind mounts are made as the engine makes them (recursive, and read-only recursively where the kernel allows))\ntestdata/bad/volume-options.yaml:15:15: service api: `volumes.type: npipe` is not supported by Haven yet; Haven mounts volumes and bind mounts; for a tmpfs use the service's `tmpfs:` key"},
+		{[]string{"network-host-replicas.yaml"}, nil,
+			"testdata/bad/network-host-replicas.yaml:4:5: service api: network_mode host with 3 replicas: every instance would listen on the same host ports; use replicas: 1, or drop network_mode and route through the ingress (x-haven.routes)\ntestdata/bad/network-host-replicas.yaml:13:9: service db: a fixed ipv4_address/ipv6_address with 2 replicas: only one instance can hold an address; use replicas: 1, or drop the address and reach the service by name"},
+		{[]string{"network-host-ports.yaml"}, nil,
+			"testdata/bad/network-host-ports.yaml:6:9: service edge: port 8080:80 cannot be published on the host's network, where the instance listens on the machine's own ports: make the program listen on 8080, or drop network_mode\ntestdata/bad/network-host-ports.yaml:9:5: service db: ipv4_address 10.99.0.5 needs a subnet of the app's network that holds it: add `ipam: {config: [{subnet: ...}]}` with such a subnet to the network under top-level `networks:`"},
+		{[]string{"network-mode.yaml"}, nil,
+			"testdata/bad/network-mode.yaml:6:5: service sidecar: network_mode \"service:api\" is not supported: Haven replaces the instances of each service on its own, so a network namespace borrowed from another one would vanish at its next release; run both processes in one service, or let them talk by name on the app's network\ntestdata/bad/network-mode.yaml:9:5: service pinned: ipv4_address 10.5.0.5 needs a subnet of the app's network that holds it: add `ipam: {config: [{subnet: ...}]}` with such a subnet to the network under top-level `networks:`"},
+		{[]string{"networks-options.yaml"}, nil,
+			"testdata/bad/networks-options.yaml:6:3: network front: sets options, and so does network back; Haven puts every service of the app on one network, so only one of them may set driver_opts, ipam, internal, enable_ipv6, attachable or labels"},
+		{[]string{"deploy-keys.yaml"}, nil,
+			"testdata/bad/deploy-keys.yaml:6:9: service api: deploy.update_config.failure_action pause is not supported: Haven rolls a failed release back, so a service is never left half on the new revision; use rollback or remove it\ntestdata/bad/deploy-keys.yaml:8:9: service api: deploy.restart_policy.condition \"sometimes\" is not a condition; use none, on-failure or any\ntestdata/bad/deploy-keys.yaml:12:7: service web: deploy.update_config and x-haven.release both say how to release; keep one of them"},
+		{[]string{"configs.yaml"}, nil,
+			"testdata/bad/configs.yaml:6:9: service api: config inline: uid \"nobody\" is not a number; Haven writes the file with numeric ids\ntestdata/bad/configs.yaml:12:5: config env: variable UNSET_APP_CONF is not set; set it, or give the config `file:` or `content:`"},
+		{[]string{"configs-external.yaml"}, nil,
+			"testdata/bad/configs-external.yaml:7:5: config shared: key `external` is not supported by Haven yet; remove it (Haven has no config store; write the value to a file and use `file:`, or use `content:`)"},
+		{[]string{"service-names.yaml"}, nil,
+			"testdata/bad/service-names.yaml:2:3: service my_api: is named my-api under Haven (service names are DNS labels), as service my-api is; rename one of them"},
+		// Keys in included and extended files are checked where they are
+		// written; the services an extended file holds but nobody extends
+		// are not loaded, so not checked.
+		{[]string{"include-extends.yaml"}, nil,
+			"testdata/bad/include/base.yaml:5:7: service base: key `deploy.placement` is not supported by Haven yet; remove it (placement comes with multi-node; on one machine every instance runs there)\ntestdata/bad/include/part.yaml:4:5: service worker: key `external_links` is not supported by Haven yet; remove it (Haven starts no container outside the app; run it as a service of the app, or reach it by its host address)"},
+		{[]string{"network-external.yaml"}, nil,
+			"testdata/bad/network-external.yaml:5:7: service api: network outside is external, and Haven pins addresses on the app's own network only; move ipv4_address/ipv6_address to a network Haven creates"},
 		{[]string{"bad-name.yaml"}, nil,
 			"testdata/bad/bad-name.yaml:1:7: app name \"My_Shop\" must be a lowercase DNS label (a-z, 0-9, '-', at most 63 characters); change `name:`"},
 		{[]string{"cycle.yaml"}, nil,
@@ -141,7 +164,7 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"schema.yaml"}, nil,
 			"testdata/bad/schema.yaml:7:5: `services.api.environment` must be a mapping; see https://docs.docker.com/reference/compose-file/"},
 		{[]string{"secret-env.yaml"}, nil,
-			"testdata/bad/secret-env.yaml:7:5: secret token: key `environment` is not supported by Haven yet; remove it (Haven reads secrets from files only: `file: ./secret.txt`)"},
+			"testdata/bad/secret-env.yaml:7:5: secret token: key `environment` is not supported by Haven yet; remove it (the value would be stored in the deployment record; keep it in a file (`file:`) or in Haven's secret store (`external: true`, then `haven secret set`))"},
 		{[]string{"undeclared.yaml"}, nil,
 			"testdata/bad/undeclared.yaml:6:16: service api: uses network \"front\", which is not declared under top-level `networks:`; declare it there or fix the name"},
 		{[]string{"unknown-dependency.yaml"}, nil,
@@ -149,7 +172,11 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"unsupported-profile.yaml"}, nil,
 			""},
 		{[]string{"unsupported.yaml"}, nil,
-			"testdata/bad/unsupported.yaml:4:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it\ntestdata/bad/unsupported.yaml:5:5: service api: key `mac_address` is not supported by Haven yet; remove it\ntestdata/bad/unsupported.yaml:8:7: service api: key `deploy.placement` is not supported by Haven yet; remove it\ntestdata/bad/unsupported.yaml:14:15: service api: `volumes.type: tmpfs` is not supported by Haven yet; Haven mounts named volumes and bind mounts only\ntestdata/bad/unsupported.yaml:16:5: service api: `imagee` is not a compose key; fix its spelling or remove it\ntestdata/bad/unsupported.yaml:17:1: key `configs` is not supported by Haven yet; remove it (use a bind mount or a secret)"},
+			"testdata/bad/unsupported.yaml:4:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it (Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits)\n" +
+				"testdata/bad/unsupported.yaml:5:5: service api: key `mac_address` is not supported by Haven yet; remove it (the Engine picks each instance's MAC address, as two replicas must differ)\n" +
+				"testdata/bad/unsupported.yaml:8:7: service api: key `deploy.placement` is not supported by Haven yet; remove it (placement comes with multi-node; on one machine every instance runs there)\n" +
+				"testdata/bad/unsupported.yaml:14:15: service api: `volumes.type: tmpfs` is not supported by Haven yet; Haven mounts volumes and bind mounts; for a tmpfs use the service's `tmpfs:` key\n" +
+				"testdata/bad/unsupported.yaml:16:5: service api: `imagee` is not a compose key; fix its spelling or remove it"},
 		{[]string{"xhaven-unknown.yaml"}, nil,
 			"testdata/bad/xhaven-unknown.yaml:2:3: unknown key `strategy` in x-haven, which has no keys yet; remove it\ntestdata/bad/xhaven-unknown.yaml:8:11: service api: unknown key `hots` in x-haven.routes (known keys: `host`, `limits`, `path`, `port`, `strip_prefix`); fix its spelling or remove it\ntestdata/bad/xhaven-unknown.yaml:13:9: service api: unknown key `intervall` in x-haven.healthcheck (known keys: `interval`, `path`, `port`, `retries`, `start_period`, `timeout`, `type`); fix its spelling or remove it\ntestdata/bad/xhaven-unknown.yaml:14:7: service api: unknown key `autoscale` in x-haven (known keys: `alerts`, `healthcheck`, `release`, `routes`); fix its spelling or remove it"},
 		{[]string{"xhaven-values.yaml"}, nil,
@@ -163,13 +190,13 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"replicas-bound.yaml"}, nil,
 			"testdata/bad/replicas-bound.yaml:2:1: app \"shop\" asks for 1000000 instances in all (the sum of its replicas); an app may run at most 500, so that one machine can hold them and status answers promptly; lower replicas\ntestdata/bad/replicas-bound.yaml:6:7: service api: replicas 1000000 is more than 100, the most one service may run on a Haven machine; lower replicas"},
 		{[]string{"override-base.yaml", "override-bad.yaml"}, nil,
-			"testdata/bad/override-bad.yaml:3:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it"},
+			"testdata/bad/override-bad.yaml:3:5: service api: key `cgroup_parent` is not supported by Haven yet; remove it (Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits)"},
 		{[]string{"override-base.yaml", "override-port.yaml"}, nil,
 			// compose appends the override's routes; the item is placed on
 			// the nearest key the override file spells out.
 			"testdata/bad/override-port.yaml:4:7: service api: x-haven.routes.1.port: 0 is not a valid port (1-65535)"},
 		{[]string{"unsupported-profile.yaml"}, []string{"debug"},
-			"testdata/bad/unsupported-profile.yaml:7:5: service debug: key `cgroup_parent` is not supported by Haven yet; remove it"},
+			"testdata/bad/unsupported-profile.yaml:7:5: service debug: key `cgroup_parent` is not supported by Haven yet; remove it (Haven keeps instances in the Engine's cgroup tree, where its limits apply; limit the service with deploy.resources.limits)"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.files, "+"), func(t *testing.T) {
@@ -321,4 +348,20 @@ func TestComposeFileSizeBound(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") || !errors.Is(err, spec.ErrInvalid) {
 		t.Fatalf("want the size bound, got %v", err)
 	}
+}
+
+// TestKeysReachTheApp loads a file with every compose key Haven maps
+// beyond the basics (docs/compose.md) and compares the App and the
+// warnings with their golden files.
+func TestKeysReachTheApp(t *testing.T) {
+	r, err := LoadResult(context.Background(), Options{Files: []string{"testdata/keys/compose.yaml"}, Environment: env})
+	if err != nil {
+		t.Fatalf("LoadResult: %v", err)
+	}
+	checkApp(t, "keys.golden.json", r.App)
+	var warns strings.Builder
+	for _, w := range r.Warnings {
+		warns.WriteString(w.Error() + "\n")
+	}
+	golden.Check(t, filepath.Join("testdata", "keys.warnings.golden"), []byte(warns.String()))
 }

@@ -61,6 +61,20 @@ func (ps problems) err(files []string) error {
 	if len(ps) == 0 {
 		return nil
 	}
+	sorted := ps.sorted(files)
+	errs := make([]error, len(sorted))
+	for i, p := range sorted {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+// sorted orders the problems by file (in the order files were given,
+// unlocated problems last), line and column, each said once.
+func (ps problems) sorted(files []string) []*Problem {
+	if len(ps) == 0 {
+		return nil
+	}
 	rank := func(file string) int {
 		for i, f := range files {
 			if f == file {
@@ -82,12 +96,12 @@ func (ps problems) err(files []string) error {
 	})
 	// Two layers can find the same fault; say it once.
 	seen := map[string]bool{}
-	errs := make([]error, 0, len(sorted))
+	out := make([]*Problem, 0, len(sorted))
 	for _, p := range sorted {
 		if s := p.Error(); !seen[s] {
 			seen[s] = true
-			errs = append(errs, p)
+			out = append(out, p)
 		}
 	}
-	return errors.Join(errs...)
+	return out
 }

@@ -26,8 +26,14 @@ type sourceFile struct {
 	// name is how the file is shown to the user (relative to the current
 	// directory when it lies below it).
 	name string
+	// path is the file's path as given, to resolve what it references.
+	path string
 	// root is the top-level mapping; nil for an empty file.
 	root *yaml.Node
+	// extended, when not nil, marks a file read only for the services
+	// other files extend (`extends: {file: ..., service: ...}`): only
+	// those services are checked, as only they are loaded.
+	extended map[string]bool
 }
 
 // sources are the compose files of one project, in merge order.
@@ -50,7 +56,7 @@ func parseSources(paths []string) (*sources, problems) {
 	var errs problems
 	s := &sources{}
 	for _, p := range paths {
-		f := &sourceFile{name: displayName(p)}
+		f := &sourceFile{name: displayName(p), path: p}
 		s.files = append(s.files, f)
 		data, err := readBounded(p)
 		if err != nil {
@@ -84,6 +90,95 @@ func parseSources(paths []string) (*sources, problems) {
 		errs = append(errs, duplicateKeys(f, root)...)
 	}
 	return s, errs
+}
+
+// maxReferenced bounds the files reached through include and extends, so a
+// loop of includes (which compose-go refuses too) cannot keep us reading.
+const maxReferenced = 64
+
+// addReferenced parses the local files the project's files include
+// (top-level `include:`) or extend (`extends.file`), so their keys are
+// checked and their problems placed like the main files'. Included files
+// come before the including one: the main file is the one to edit when
+// both define a key. Remote includes are refused by the loader itself.
+func (s *sources) addReferenced() problems {
+	var errs problems
+	seen := map[string]*sourceFile{}
+	for _, f := range s.files {
+		if abs, err := filepath.Abs(f.path); err == nil {
+			seen[abs] = f
+		}
+	}
+	queue := append([]*sourceFile(nil), s.files...)
+	for len(queue) > 0 && len(seen) < maxReferenced+len(s.files) {
+		f := queue[0]
+		queue = queue[1:]
+		if f.root == nil {
+			continue
+		}
+		dir := filepath.Dir(f.path)
+		add := func(rel string, service string) {
+			if rel == "" || strings.Contains(rel, "$") || strings.Contains(rel, "://") {
+				return // interpolated or remote: compose-go reports what it cannot load
+			}
+			p := rel
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return
+			}
+			if g, ok := seen[abs]; ok {
+				if g.extended != nil && service != "" {
+					g.extended[service] = true
+				} else if service == "" {
+					g.extended = nil
+				}
+				return
+			}
+			parsed, perrs := parseSources([]string{p})
+			errs = append(errs, perrs...)
+			g := parsed.files[0]
+			if service != "" {
+				g.extended = map[string]bool{service: true}
+			}
+			seen[abs] = g
+			s.files = append([]*sourceFile{g}, s.files...)
+			queue = append(queue, g)
+		}
+		if inc, ok := get(f.root, "include"); ok && f.extended == nil {
+			for _, it := range content(inc.value) {
+				it = resolve(it)
+				switch it.Kind {
+				case yaml.ScalarNode:
+					add(it.Value, "")
+				case yaml.MappingNode:
+					if p, ok := get(it, "path"); ok {
+						if v := resolve(p.value); v.Kind == yaml.ScalarNode {
+							add(v.Value, "")
+						}
+						for _, item := range content(p.value) {
+							add(resolve(item).Value, "")
+						}
+					}
+				}
+			}
+		}
+		services, _ := get(f.root, "services")
+		for _, svc := range pairs(services.value) {
+			ext, ok := get(svc.value, "extends")
+			if !ok {
+				continue
+			}
+			file, ok := get(ext.value, "file")
+			name, _ := get(ext.value, "service")
+			if ok && name.value != nil {
+				add(resolve(file.value).Value, resolve(name.value).Value)
+			}
+		}
+	}
+	return errs
 }
 
 // MaxFileBytes bounds one compose file. The largest app Haven accepts

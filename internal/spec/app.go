@@ -21,6 +21,48 @@ type App struct {
 	Volumes []Volume `json:"volumes,omitempty"`
 	// Secrets are the file-backed secrets the app declares, by name.
 	Secrets map[string]Secret `json:"secrets,omitempty"`
+	// Network holds the options of the app's one network, per
+	// environment (compose's top-level `networks:`); nil: a plain bridge.
+	Network *Network `json:"network,omitempty"`
+}
+
+// NetworkMode is how a service's instances are networked.
+type NetworkMode string
+
+// Network modes besides the default (the app's network).
+const (
+	// NetworkHost runs the instance in the host's network namespace: it
+	// listens on the machine's own ports and the ingress reaches it at
+	// 127.0.0.1. One instance at most, as two would fight over the ports.
+	NetworkHost NetworkMode = "host"
+	// NetworkNone gives the instance a loopback interface only.
+	NetworkNone NetworkMode = "none"
+)
+
+// Network is the options of an app's network (one per app and
+// environment). The zero value is Haven's default: a plain bridge.
+type Network struct {
+	// DriverOpts are the bridge driver's options.
+	DriverOpts map[string]string `json:"driver_opts,omitempty"`
+	// Labels are added to Haven's own labels on the network.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Internal networks have no route out of the machine.
+	Internal bool `json:"internal,omitempty"`
+	// EnableIPv6 gives instances an IPv6 address too.
+	EnableIPv6 bool `json:"enable_ipv6,omitempty"`
+	// Attachable lets containers Haven does not manage join the network.
+	Attachable bool `json:"attachable,omitempty"`
+	// IPAMDriver and Subnets set the network's address management (compose's
+	// ipam); needed to pin a service's address.
+	IPAMDriver string   `json:"ipam_driver,omitempty"`
+	Subnets    []Subnet `json:"subnets,omitempty"`
+}
+
+// Subnet is one address pool of a network.
+type Subnet struct {
+	Subnet  string `json:"subnet"`
+	IPRange string `json:"ip_range,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Service returns the service called name and whether it exists.
@@ -43,6 +85,16 @@ func (a *App) SortServices() {
 type Volume struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Driver is the volume driver ("": the engine's local driver).
+	Driver string `json:"driver,omitempty"`
+	// DriverOpts are passed to the driver when the volume is created
+	// (compose's driver_opts: e.g. type/device/o for an NFS mount).
+	DriverOpts map[string]string `json:"driver_opts,omitempty"`
+	// External names a volume that exists outside Haven (compose's
+	// `external: true`, with `name:` or the key as its name). Haven mounts
+	// it as it is, never creates or removes it, and shares it across
+	// environments: that is what the user asked for.
+	External string `json:"external,omitempty"`
 }
 
 // Secret is a secret an app's services can mount at /run/secrets/<target>.
@@ -105,6 +157,28 @@ type Service struct {
 	Release *ReleasePolicy `json:"release,omitempty"`
 	// Alerts are the service's own alert rules, on top of the defaults.
 	Alerts []AlertRule `json:"alerts,omitempty"`
+	// NetworkMode is "" (the app's network, the default), NetworkHost or
+	// NetworkNone (compose's network_mode).
+	NetworkMode NetworkMode `json:"network_mode,omitempty"`
+	// Aliases are more DNS names the service's instances answer to on the
+	// app's network, besides the service name (compose's network aliases
+	// and the aliases of links to this service).
+	Aliases []string `json:"aliases,omitempty"`
+	// IPv4Address and IPv6Address pin the one instance's address on the
+	// app's network (compose's ipv4_address/ipv6_address); the network
+	// then needs a subnet (App.Network) that holds them.
+	IPv4Address string `json:"ipv4_address,omitempty"`
+	IPv6Address string `json:"ipv6_address,omitempty"`
+	// ExternalNetworks are networks made outside Haven (compose's
+	// `external: true`), by their engine name, that the service's
+	// instances join besides the app's network, answering there to the
+	// same names. Haven never creates or removes them.
+	ExternalNetworks []string `json:"external_networks,omitempty"`
+	// Files are written into each instance before it starts (compose's
+	// configs given by `content:` or `environment:`). They are not
+	// secret: their content is part of the spec, shown to whoever may read
+	// the app.
+	Files []File `json:"files,omitempty"`
 	// Container holds the options of how each instance runs (container.go).
 	Container ContainerOptions `json:"container,omitzero"`
 	// RestartRetries is N of compose's `restart: on-failure:N`: after N
@@ -125,6 +199,9 @@ type Build struct {
 
 // PortMapping publishes a container port on a host port.
 type PortMapping struct {
+	// Name is the port's name in the compose file (long syntax), shown
+	// only.
+	Name      string `json:"name,omitempty"`
 	HostIP    string `json:"host_ip,omitempty"`
 	Published int    `json:"published"`
 	Target    int    `json:"target"`
@@ -144,10 +221,36 @@ const (
 // Mount attaches a named volume or a host path inside an instance.
 type Mount struct {
 	Type MountType `json:"type"`
-	// Source is the volume name (MountVolume) or an absolute host path (MountBind).
+	// Source is the volume name (MountVolume) or an absolute host path
+	// (MountBind). An empty Source of a MountVolume is an anonymous
+	// volume: one per instance, removed with the instance (as `docker
+	// compose down -v` removes them).
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
+	// SELinux relabels a bind mount's source: "z" (shared) or "Z"
+	// (private), as compose's `:z`/`:Z`.
+	SELinux string `json:"selinux,omitempty"`
+	// Propagation is a bind mount's propagation (rprivate, private,
+	// rshared, shared, rslave, slave); empty: the engine's default.
+	Propagation string `json:"propagation,omitempty"`
+	// NoCopy keeps a new volume from being filled with the image's
+	// content at Target (compose's volume.nocopy).
+	NoCopy bool `json:"nocopy,omitempty"`
+	// Subpath mounts a directory inside the volume instead of its root.
+	Subpath string `json:"subpath,omitempty"`
+}
+
+// File is a file Haven writes into an instance before it starts.
+type File struct {
+	// Target is the absolute path inside the instance.
+	Target  string `json:"target"`
+	Content string `json:"content"`
+	// Mode is the file's permission bits (0: 0444, as compose's default).
+	Mode uint32 `json:"mode,omitempty"`
+	// UID and GID own the file (0: root).
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 }
 
 // DependencyCondition is what a dependency must reach before its dependent starts.

@@ -15,7 +15,7 @@ import (
 // resources beyond the limits): what `docker run` flags would set. They
 // are part of the service's spec, so changing one is a new revision.
 // Drivers apply what they can and the compose mapping documents what they
-// cannot (docs/compose-runtime.md): the docker driver applies every field;
+// cannot (docs/compose.md, "Runtime keys"): the docker driver applies every field;
 // the process driver applies StopSignal and logs a warning once per service
 // for the others it cannot honour (ProcessIgnored).
 //
@@ -63,6 +63,9 @@ type ContainerOptions struct {
 	DNS []string `json:"dns,omitempty"`
 	// DNSSearch is dns_search: the search domains. Process driver: ignored.
 	DNSSearch []string `json:"dns_search,omitempty"`
+	// DNSOptions is dns_opt: resolver options written to the instance's
+	// /etc/resolv.conf ("ndots:2", "use-vc"). Process driver: ignored.
+	DNSOptions []string `json:"dns_opt,omitempty"`
 	// CapAdd is cap_add: Linux capabilities added ("NET_ADMIN", "ALL").
 	// Dangerous ones make the service privileged (Privileged). Process
 	// driver: ignored.
@@ -89,6 +92,14 @@ type ContainerOptions struct {
 	// PID is pid: "host" shares the node's PID namespace (privileged).
 	// Process driver: ignored (it always shares the node's).
 	PID string `json:"pid,omitempty"`
+	// UTS is uts: "host" shares the node's host name (privileged), so
+	// hostname and domainname cannot be set with it. Process driver:
+	// ignored (a process always shares the node's).
+	UTS string `json:"uts,omitempty"`
+	// UsernsMode is userns_mode: "host" turns the Engine's user-namespace
+	// remapping off for the instance, so its root is the node's root
+	// (privileged). Process driver: ignored.
+	UsernsMode string `json:"userns_mode,omitempty"`
 	// IPC is ipc: "host" (privileged), "private" or "shareable". Process
 	// driver: ignored.
 	IPC string `json:"ipc,omitempty"`
@@ -111,9 +122,25 @@ type ContainerOptions struct {
 	// CPUShares is cpu_shares: the relative CPU weight (1024 is the
 	// default). Process driver: ignored.
 	CPUShares int64 `json:"cpu_shares,omitempty"`
+	// CPUPeriod and CPUQuota are cpu_period and cpu_quota, in
+	// microseconds: the CFS limit cpus sets, written out (quota/period
+	// cores; a quota of -1 is no limit). They cannot be set with cpus or
+	// deploy.resources.limits.cpus, which the Engine refuses together.
+	// Process driver: ignored.
+	CPUPeriod int64 `json:"cpu_period,omitempty"`
+	CPUQuota  int64 `json:"cpu_quota,omitempty"`
+	// CPUSet is cpuset: the CPUs the instance may run on ("0-3", "0,2").
+	// The Engine refuses CPUs the node lacks when the instance starts.
+	// Process driver: ignored.
+	CPUSet string `json:"cpuset,omitempty"`
 	// MemoryReservationBytes is mem_reservation: the soft memory limit.
 	// Process driver: ignored.
 	MemoryReservationBytes int64 `json:"mem_reservation,omitempty"`
+	// MemorySwapBytes is memswap_limit: memory plus swap the instance may
+	// use (-1: unlimited swap). It needs a memory limit (mem_limit or
+	// deploy.resources.limits.memory) no larger than it, as in Docker.
+	// Process driver: ignored.
+	MemorySwapBytes int64 `json:"memswap_limit,omitempty"`
 	// MemorySwappiness is mem_swappiness (0-100); nil keeps the node's.
 	// Process driver: ignored.
 	MemorySwappiness *int64 `json:"mem_swappiness,omitempty"`
@@ -193,6 +220,13 @@ func SignalNumber(s string) (int, bool) {
 	return 0, false
 }
 
+// reDNSOpt is one resolv.conf option: a name, with ":VALUE" for those
+// that take one.
+var reDNSOpt = regexp.MustCompile(`^[a-z][a-z0-9-]*(:[0-9]+)?$`)
+
+// reCPUSet is a cpuset list: CPU numbers and ranges, comma-separated.
+var reCPUSet = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
 // dangerousCaps are the capabilities that let a process escape its
 // container or take the node over; adding one needs the privileged-deploy
 // permission, like privileged: true.
@@ -221,8 +255,8 @@ func capName(c string) string {
 }
 
 // PrivilegedKeys lists what in o needs the permission to deploy privileged
-// services (nothing: empty): privileged, a dangerous cap_add, pid or ipc
-// "host", devices, and a security_opt that turns confinement off. Each item
+// services (nothing: empty): privileged, a dangerous cap_add, pid, ipc,
+// uts or userns_mode "host", devices, and a security_opt that turns confinement off. Each item
 // names the key as written in compose.
 func (o ContainerOptions) PrivilegedKeys() []string {
 	var out []string
@@ -239,6 +273,12 @@ func (o ContainerOptions) PrivilegedKeys() []string {
 	}
 	if o.IPC == "host" {
 		out = append(out, "ipc: host")
+	}
+	if o.UTS == "host" {
+		out = append(out, "uts: host")
+	}
+	if o.UsernsMode == "host" {
+		out = append(out, "userns_mode: host")
 	}
 	for _, d := range o.Devices {
 		out = append(out, "devices: "+d.Source)
@@ -273,6 +313,7 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(len(o.ExtraHosts) > 0, "extra_hosts")
 	add(len(o.DNS) > 0, "dns")
 	add(len(o.DNSSearch) > 0, "dns_search")
+	add(len(o.DNSOptions) > 0, "dns_opt")
 	add(len(o.CapAdd) > 0, "cap_add")
 	add(len(o.CapDrop) > 0, "cap_drop")
 	add(len(o.Sysctls) > 0, "sysctls")
@@ -282,12 +323,18 @@ func (o ContainerOptions) ProcessIgnored() []string {
 	add(len(o.GroupAdd) > 0, "group_add")
 	add(o.PID != "", "pid")
 	add(o.IPC != "", "ipc")
+	add(o.UTS != "", "uts")
+	add(o.UsernsMode != "", "userns_mode")
+	add(o.CPUPeriod != 0, "cpu_period")
+	add(o.CPUQuota != 0, "cpu_quota")
 	add(o.Privileged, "privileged")
 	add(o.Platform != "", "platform")
 	add(o.Runtime != "", "runtime")
 	add(o.NanoCPUs != 0, "cpus")
 	add(o.CPUShares != 0, "cpu_shares")
+	add(o.CPUSet != "", "cpuset")
 	add(o.MemoryReservationBytes != 0, "mem_reservation")
+	add(o.MemorySwapBytes != 0, "memswap_limit")
 	add(o.MemorySwappiness != nil, "mem_swappiness")
 	add(o.PidsLimit != 0, "pids_limit")
 	add(o.OOMScoreAdj != 0, "oom_score_adj")
@@ -315,6 +362,16 @@ func (o ContainerOptions) Check(replicas int) []OptionProblem {
 		if h.v != "" && (!reHost.MatchString(h.v) || strings.Contains(h.v, "..")) {
 			bad(h.key, "%s %q is not a host name; write letters, digits, '-' and '.' only", h.key, h.v)
 		}
+	}
+	for i, opt := range o.DNSOptions {
+		at(i)
+		if !reDNSOpt.MatchString(opt) {
+			bad("dns_opt", "dns_opt %q is not a resolver option; write one like ndots:2, timeout:3 or use-vc", opt)
+		}
+	}
+	item = ""
+	if o.CPUSet != "" && !reCPUSet.MatchString(o.CPUSet) {
+		bad("cpuset", "cpuset %q is not a list of CPUs; write numbers and ranges like 0-3 or 0,2", o.CPUSet)
 	}
 	if o.StopSignal != "" {
 		if _, ok := SignalNumber(o.StopSignal); !ok {
@@ -399,6 +456,27 @@ func (o ContainerOptions) Check(replicas int) []OptionProblem {
 	case "", "host", "private", "shareable", "none":
 	default:
 		bad("ipc", "ipc %q is not supported by Haven; write host, private, shareable or none (sharing another container's ipc ties two instances' lifetimes)", o.IPC)
+	}
+	switch o.UTS {
+	case "":
+	case "host":
+		if o.Hostname != "" || o.Domainname != "" {
+			bad("uts", "uts: host gives the instance the node's host name, so hostname and domainname cannot be set with it; remove one or the other")
+		}
+	default:
+		bad("uts", "uts %q is not supported by Haven; write `uts: host` or remove it", o.UTS)
+	}
+	if o.UsernsMode != "" && o.UsernsMode != "host" {
+		bad("userns_mode", "userns_mode %q is not supported by Haven; write `userns_mode: host` or remove it (the Engine's own user-namespace setting applies)", o.UsernsMode)
+	}
+	if o.CPUPeriod != 0 && (o.CPUPeriod < 1000 || o.CPUPeriod > 1_000_000) {
+		bad("cpu_period", "cpu_period %d must be from 1000 to 1000000 microseconds (1ms to 1s); 100000 is the default", o.CPUPeriod)
+	}
+	if o.CPUQuota != 0 && o.CPUQuota != -1 && o.CPUQuota < 1000 {
+		bad("cpu_quota", "cpu_quota %d must be at least 1000 microseconds (1ms), or -1 for no limit", o.CPUQuota)
+	}
+	if o.NanoCPUs != 0 && (o.CPUPeriod != 0 || o.CPUQuota != 0) {
+		bad("cpu_quota", "cpus and cpu_quota/cpu_period set the same CPU limit, and the Engine refuses them together; keep one of them")
 	}
 	if o.Platform != "" {
 		if goos, _, ok := strings.Cut(o.Platform, "/"); !ok || goos == "" {

@@ -73,3 +73,30 @@ func TestReadOnlyExternalSecret(t *testing.T) {
 		t.Errorf("read_only with a file secret: %v", err)
 	}
 }
+
+// TestNamespaceAndCPUConflicts: what the Engine refuses together is refused
+// at validation, naming both keys: uts: host with a hostname, and cpu_quota
+// with cpus or deploy.resources.limits.cpus. uts and userns_mode host are
+// privileged.
+func TestNamespaceAndCPUConflicts(t *testing.T) {
+	app := App{Name: "shop", Services: []Service{
+		{Name: "a", Image: "x", Replicas: 1, Restart: RestartAlways,
+			Container: ContainerOptions{UTS: "host", Hostname: "h", NanoCPUs: 1e9, CPUQuota: 50000}},
+		{Name: "b", Image: "x", Replicas: 1, Restart: RestartAlways, Resources: Resources{NanoCPUs: 1e9},
+			Container: ContainerOptions{CPUPeriod: 100000}},
+	}}
+	err := app.Validate()
+	for _, want := range []string{
+		"service a: uts: host gives the instance the node's host name, so hostname and domainname cannot be set with it",
+		"service a: cpus and cpu_quota/cpu_period set the same CPU limit",
+		"service b: deploy.resources.limits.cpus and cpu_quota/cpu_period set the same CPU limit",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate does not say %q:\n%v", want, err)
+		}
+	}
+	o := ContainerOptions{UTS: "host", UsernsMode: "host"}
+	if got, want := strings.Join(o.PrivilegedKeys(), ", "), "uts: host, userns_mode: host"; got != want {
+		t.Errorf("PrivilegedKeys = %q, want %q", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -74,6 +75,13 @@ func (a *App) Validate() error {
 			bad("secret %q: file %q contains a control character", name, sec.File)
 		}
 	}
+	if n := a.Network; n != nil {
+		for _, sub := range n.Subnets {
+			if _, _, err := net.ParseCIDR(sub.Subnet); err != nil {
+				bad("network subnet %q is not a CIDR subnet (like 172.28.0.0/16)", sub.Subnet)
+			}
+		}
+	}
 	for _, v := range a.Volumes {
 		if !Printable(v.Name) || v.Name == "" || strings.ContainsAny(v.Name, "/ ") {
 			bad("volume name %q must be printable, without '/' or spaces", v.Name)
@@ -131,6 +139,14 @@ func (a *App) Validate() error {
 		}
 		for _, p := range s.Container.Check(s.Replicas) { // container.go
 			bad("%s: %s", where, p.Msg)
+		}
+		if sw := s.Container.MemorySwapBytes; sw != 0 && sw != -1 && (s.Resources.MemoryBytes == 0 || sw < s.Resources.MemoryBytes) {
+			bad("%s: memswap_limit %d needs a memory limit (mem_limit or deploy.resources.limits.memory) no larger than it: memswap_limit is memory plus swap; set one, or write memswap_limit: -1 for unlimited swap", where, sw)
+		} else if sw == -1 && s.Resources.MemoryBytes == 0 {
+			bad("%s: memswap_limit -1 needs a memory limit (mem_limit or deploy.resources.limits.memory) to apply to", where)
+		}
+		if s.Resources.NanoCPUs != 0 && s.Container.NanoCPUs == 0 && (s.Container.CPUQuota != 0 || s.Container.CPUPeriod != 0) {
+			bad("%s: deploy.resources.limits.cpus and cpu_quota/cpu_period set the same CPU limit, and the Engine refuses them together; keep one of them", where)
 		}
 		if msg := readOnlySecrets(s, a.Secrets); msg != "" {
 			bad("%s: %s", where, msg)
@@ -190,6 +206,51 @@ func (a *App) Validate() error {
 				bad("%s: health check kind %q must be one of http, tcp, exec, none", where, h.Kind)
 			}
 		}
+		switch s.NetworkMode {
+		case "", NetworkHost, NetworkNone:
+		default:
+			bad("%s: network mode %q must be host or none (or empty: the app's network)", where, s.NetworkMode)
+		}
+		if s.NetworkMode == NetworkHost && s.Replicas > 1 {
+			bad("%s: network_mode host with %d replicas: every instance would listen on the same host ports; use replicas: 1, or drop network_mode and route through the ingress (x-haven.routes)", where, s.Replicas)
+		}
+		if (s.IPv4Address != "" || s.IPv6Address != "") && s.Replicas > 1 {
+			bad("%s: a fixed ipv4_address/ipv6_address with %d replicas: only one instance can hold an address; use replicas: 1, or drop the address and reach the service by name", where, s.Replicas)
+		}
+		if s.NetworkMode != "" && (s.IPv4Address != "" || s.IPv6Address != "" || len(s.Aliases) > 0 || len(s.ExternalNetworks) > 0) {
+			bad("%s: network_mode %s puts the instance outside the app's network, so it has no address, alias or other network; remove ipv4_address/ipv6_address/aliases/networks", where, s.NetworkMode)
+		}
+		for _, n := range s.ExternalNetworks {
+			if n == "" || !Printable(n) || strings.ContainsAny(n, "/ ") {
+				bad("%s: external network name %q must be printable, without '/' or spaces", where, n)
+			}
+		}
+		for _, ip := range []string{s.IPv4Address, s.IPv6Address} {
+			if ip != "" && net.ParseIP(ip) == nil {
+				bad("%s: address %q is not an IP address", where, ip)
+			}
+		}
+		for _, m := range s.Volumes {
+			if m.SELinux != "" && m.SELinux != "z" && m.SELinux != "Z" {
+				bad("%s: mount %s: SELinux label %q must be z or Z", where, m.Target, m.SELinux)
+			}
+			switch m.Propagation {
+			case "", "rprivate", "private", "rshared", "shared", "rslave", "slave":
+			default:
+				bad("%s: mount %s: propagation %q must be one of rprivate, private, rshared, shared, rslave, slave", where, m.Target, m.Propagation)
+			}
+		}
+		for _, f := range s.Files {
+			if !strings.HasPrefix(f.Target, "/") || !Printable(f.Target) || strings.Contains(f.Target, "/../") || strings.HasSuffix(f.Target, "/") {
+				bad("%s: file target %q must be an absolute, printable file path", where, f.Target)
+			}
+			if f.Mode > 0o7777 || f.UID < 0 || f.GID < 0 {
+				bad("%s: file %s: mode %o, uid %d, gid %d must be permission bits and ids of 0 or more", where, f.Target, f.Mode, f.UID, f.GID)
+			}
+		}
+		if s.NetworkMode == NetworkNone && len(s.Routes) > 0 {
+			bad("%s: network_mode none leaves the instance unreachable, so its routes could never be served; remove x-haven.routes or network_mode", where)
+		}
 		if r := s.Release; r != nil {
 			switch r.Strategy {
 			case "", StrategyRolling, StrategyBlueGreen, StrategyCanary:
@@ -214,7 +275,7 @@ func (a *App) Validate() error {
 			}
 		}
 		for _, m := range s.Volumes {
-			if m.Type == MountVolume && !a.hasVolume(m.Source) {
+			if m.Type == MountVolume && m.Source != "" && !a.hasVolume(m.Source) {
 				bad("%s: mounts volume %q, which is not declared under top-level `volumes:`", where, m.Source)
 			}
 		}

@@ -29,6 +29,17 @@ func TestValidate(t *testing.T) {
 		{"route port", func(a *App) { a.Services[0].Routes[0].Port = 70000 }, "not a valid port"},
 		{"route conflict", func(a *App) { a.Services[1].Routes = []Route{{PathPrefix: "/", Port: 5432}} }, "same host and path"},
 		{"published port with replicas", func(a *App) { a.Services[0].Ports = []PortMapping{{Published: 80, Target: 8080}} }, "only one instance can hold a host port"},
+		{"host network with replicas", func(a *App) { a.Services[0].NetworkMode = NetworkHost }, "network_mode host with 2 replicas"},
+		{"host network single", func(a *App) { a.Services[1].NetworkMode = NetworkHost }, ""},
+		{"unknown network mode", func(a *App) { a.Services[1].NetworkMode = "service:web" }, "must be host or none"},
+		{"no network with routes", func(a *App) { a.Services[0].Replicas = 1; a.Services[0].NetworkMode = NetworkNone }, "could never be served"},
+		{"pinned address with replicas", func(a *App) { a.Services[0].IPv4Address = "10.0.0.5" }, "only one instance can hold an address"},
+		{"pinned address not an IP", func(a *App) { a.Services[1].IPv4Address = "10.0.0" }, "not an IP address"},
+		{"anonymous volume", func(a *App) { a.Services[1].Volumes = []Mount{{Type: MountVolume, Target: "/cache"}} }, ""},
+		{"bad propagation", func(a *App) {
+			a.Services[1].Volumes = []Mount{{Type: MountBind, Source: "/x", Target: "/x", Propagation: "sideways"}}
+		}, "propagation"},
+		{"bad subnet", func(a *App) { a.Network = &Network{Subnets: []Subnet{{Subnet: "10.0.0.0"}}} }, "not a CIDR subnet"},
 		{"release strategy", func(a *App) { a.Services[0].Release = &ReleasePolicy{Strategy: "big-bang"} }, "must be rolling, blue-green or canary"},
 		{"canary weights", func(a *App) {
 			a.Services[0].Release = &ReleasePolicy{Strategy: StrategyCanary, Steps: []CanaryStep{{Weight: 50}, {Weight: 20}}}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -30,8 +31,9 @@ func TestRuntimeKeysDocker(t *testing.T) {
 	}, "\n")
 	file := testCompose(t, t.TempDir(), "drt", run, 1, nil)
 	up := h.mustRun("up", "-f", file)
-	if !strings.Contains(up.stderr, `logging driver "syslog" is not used`) {
-		t.Errorf("up does not warn about the unused logging driver:\n%s", up)
+	// One kind of warning line: positioned, like the loader's others.
+	if !regexp.MustCompile(`(?m)^warning: ` + regexp.QuoteMeta(file) + `:\d+:\d+: service \S+: logging driver "syslog" is not used`).MatchString(up.stderr) {
+		t.Errorf("up does not warn, as warning: FILE:LINE:COL, about the unused logging driver:\n%s", up)
 	}
 	ids := containers(t, "drt")
 	if len(ids) != 1 {

@@ -38,7 +38,7 @@ func ContainerName(l spec.InstanceLabels) string {
 func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Instance, error) {
 	name := ContainerName(req.Labels)
 	env := spec.AppEnv{App: req.Labels.App, Env: req.Labels.Env}
-	if _, err := d.ensureNetwork(ctx, env); err != nil {
+	if _, err := d.ensureNetwork(ctx, env, req.App.Network); err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	cfg, host, netCfg, err := containerConfig(req, env)
@@ -46,14 +46,17 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 		return driver.Instance{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	d.fitEngine(req.Service.Name, cfg)
-	if err := d.checkPorts(req.Service); err != nil {
+	if err := d.checkPorts(req.Service); req.Service.NetworkMode == "" && err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	created, err := d.cli.ContainerCreate(ctx, cfg, host, netCfg, nil, name)
 	if err != nil {
 		return driver.Instance{}, fmt.Errorf("start %s: create container: %w", name, err)
 	}
-	err = d.copySecrets(ctx, created.ID, req)
+	err = d.joinExternalNetworks(ctx, created.ID, req)
+	if err == nil {
+		err = d.copySecrets(ctx, created.ID, req)
+	}
 	if err == nil {
 		err = d.cli.ContainerStart(ctx, created.ID, container.StartOptions{})
 	}
@@ -73,6 +76,33 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 		return driver.Instance{}, fmt.Errorf("start %s: inspect: %w", name, err)
 	}
 	return instanceFrom(c), nil
+}
+
+// joinExternalNetworks connects a created container to the networks made
+// outside Haven that its service lists, with the same aliases as on the
+// app's network. The Engine creates a container on one network only
+// before API 1.44, so the others are joined before it starts.
+func (d *Driver) joinExternalNetworks(ctx context.Context, id string, req driver.StartRequest) error {
+	svc := req.Service
+	for _, n := range svc.ExternalNetworks {
+		// The Engine accepts a created container on a network that does
+		// not exist and fails only at start, without saying which service
+		// asked: look first.
+		if _, err := d.cli.NetworkInspect(ctx, n, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+			return externalNetworkMissing(svc.Name, n)
+		} else if err != nil {
+			return fmt.Errorf("inspect network %s: %w", n, err)
+		}
+		ep := &network.EndpointSettings{Aliases: append(append([]string(nil), req.Aliases...), svc.Aliases...)}
+		if err := d.cli.NetworkConnect(ctx, n, id, ep); err != nil {
+			return fmt.Errorf("join network %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func externalNetworkMissing(service, name string) error {
+	return fmt.Errorf("service %s joins network %s, which is external, and the Engine has no network %s: create it (docker network create %s) or drop `external: true`", service, name, name, name)
 }
 
 // containerConfig translates a start request into the Engine's create
@@ -161,17 +191,40 @@ func containerConfig(req driver.StartRequest, env spec.AppEnv) (*container.Confi
 	for _, m := range svc.Volumes {
 		switch m.Type {
 		case spec.MountVolume:
-			host.Mounts = append(host.Mounts, mount.Mount{
+			mt := mount.Mount{
 				Type:     mount.TypeVolume,
-				Source:   env.ResourceName(m.Source),
 				Target:   m.Target,
 				ReadOnly: m.ReadOnly,
-				// Labels for the case where EnsureEnv did not create the
-				// volume and the Engine does it on the fly.
-				VolumeOptions: &mount.VolumeOptions{Labels: envLabels(env)},
-			})
+				// Labels for the volumes the Engine creates on the fly:
+				// anonymous ones, and named ones EnsureEnv did not create.
+				VolumeOptions: &mount.VolumeOptions{Labels: envLabels(env), NoCopy: m.NoCopy},
+			}
+			// An empty Source stays empty: the Engine creates an anonymous
+			// volume for this container, removed with it (Stop, Remove).
+			if m.Source != "" {
+				mt.Source = volumeName(env, req.App, m.Source)
+			}
+			host.Mounts = append(host.Mounts, mt)
 		case spec.MountBind:
-			host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+			if m.SELinux != "" {
+				// Relabelling exists only in the Binds syntax, not in
+				// Mounts: "src:dst:ro,z,rslave".
+				opts := []string{"rw"}
+				if m.ReadOnly {
+					opts[0] = "ro"
+				}
+				opts = append(opts, m.SELinux)
+				if m.Propagation != "" {
+					opts = append(opts, m.Propagation)
+				}
+				host.Binds = append(host.Binds, m.Source+":"+m.Target+":"+strings.Join(opts, ","))
+				continue
+			}
+			mt := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+			if m.Propagation != "" {
+				mt.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(m.Propagation)}
+			}
+			host.Mounts = append(host.Mounts, mt)
 		default:
 			return nil, nil, nil, fmt.Errorf("volume %s of %s: unknown mount type %q", m.Source, svc.Name, m.Type)
 		}
@@ -195,10 +248,30 @@ func containerConfig(req driver.StartRequest, env spec.AppEnv) (*container.Confi
 		}
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: sec.File, Target: secretsDir + target, ReadOnly: true})
 	}
-	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		netName: {Aliases: withContainerName(req.Aliases, svc.Container.Name)},
-	}}
+	if svc.NetworkMode != "" {
+		// The host's network or none: no endpoint on the app's network,
+		// and nothing to publish (on the host the ports are the host's).
+		host.NetworkMode = container.NetworkMode(svc.NetworkMode)
+		host.PortBindings = nat.PortMap{}
+		return cfg, host, &network.NetworkingConfig{}, nil
+	}
+	ep := &network.EndpointSettings{Aliases: withContainerName(append(append([]string(nil), req.Aliases...), svc.Aliases...), svc.Container.Name)}
+	if svc.IPv4Address != "" || svc.IPv6Address != "" {
+		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: svc.IPv4Address, IPv6Address: svc.IPv6Address}
+	}
+	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netName: ep}}
 	return cfg, host, netCfg, nil
+}
+
+// volumeName is the Engine's name of the app's named volume: the one
+// Haven made for the app and environment, or an external volume's own.
+func volumeName(env spec.AppEnv, app spec.App, name string) string {
+	for _, v := range app.Volumes {
+		if v.Name == name && v.External != "" {
+			return v.External
+		}
+	}
+	return env.ResourceName(name)
 }
 
 // servicePorts lists the container ports of svc Haven needs to reach:
@@ -302,6 +375,11 @@ func portInUse(err error, svc spec.Service) (int, bool) {
 	return 0, true
 }
 
+// removeOptions remove a container with its anonymous volumes, as `docker
+// compose down -v` does: they belong to the instance. Named volumes (the
+// app's, and external ones) are never removed with a container.
+var removeOptions = container.RemoveOptions{Force: true, RemoveVolumes: true}
+
 // Stop stops the container (SIGTERM, then SIGKILL after grace, rounded up to
 // whole seconds) and removes it, keeping its named volumes. A container that
 // is already gone is not an error.
@@ -310,7 +388,7 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err := d.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &s}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
-	if err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := d.cli.ContainerRemove(ctx, id, removeOptions); err != nil && !cerrdefs.IsNotFound(err) {
 		// A removal already under way (a concurrent Stop) ends the same way.
 		if !strings.Contains(err.Error(), "already in progress") {
 			return fmt.Errorf("stop %s: remove: %w", id, err)
@@ -322,7 +400,7 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 // Remove deletes the container, killing it if it still runs. An unknown id
 // is reported as driver.ErrNotFound.
 func (d *Driver) Remove(ctx context.Context, id string) error {
-	if err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
+	if err := d.cli.ContainerRemove(ctx, id, removeOptions); err != nil {
 		return notFound("remove", id, err)
 	}
 	return nil
@@ -376,6 +454,13 @@ func instanceFrom(c container.InspectResponse) driver.Instance {
 	inst.FinishedAt = parseTime(st.FinishedAt)
 	if st.Health != nil && st.Health.Status != container.NoHealthcheck {
 		inst.NativeHealth = string(st.Health.Status)
+	}
+	if c.HostConfig != nil && c.HostConfig.NetworkMode.IsHost() && c.Config != nil {
+		// On the host's network the instance listens on this machine.
+		for p := range c.Config.ExposedPorts {
+			inst.Addrs[p.Int()] = net.JoinHostPort("127.0.0.1", p.Port())
+		}
+		return inst
 	}
 	if c.NetworkSettings != nil && c.Config != nil {
 		ep := c.NetworkSettings.Networks[networkName(spec.AppEnv{App: l.App, Env: l.Env})]

@@ -238,7 +238,7 @@ func TestCopyVolumes(t *testing.T) {
 
 	// The target "empty" exists already (as after EnsureEnv of dev), and
 	// is empty: it is used. "data" is created.
-	if err := d.ensureVolume(t.Context(), dev, "empty"); err != nil {
+	if err := d.ensureVolume(t.Context(), dev, spec.Volume{Name: "empty"}); err != nil {
 		t.Fatal(err)
 	}
 	want := volumeTree(t, d, prod.ResourceName("data"))

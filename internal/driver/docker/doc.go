@@ -39,6 +39,17 @@
 // the log, once per service. A tty: true container's log is one raw stream
 // rather than multiplexed frames; Logs reads it as such (all "stdout").
 //
+// The app's network carries the options of spec.App.Network (driver
+// options, subnets, internal, IPv6), set when it is created; an existing
+// network is kept as it is. A service with NetworkMode host or none gets
+// no endpoint on it: on the host's network its addresses are 127.0.0.1,
+// where the ingress and health checks reach it. An anonymous volume (a
+// volume mount without a source) is the Engine's, one per container, and
+// is removed with the container (RemoveVolumes), as `docker compose down
+// -v` does; named and external volumes never are. External volumes are
+// mounted by their own name and never created. Bind mounts with an SELinux
+// label (:z, :Z) go through HostConfig.Binds, the only syntax that has it.
+//
 // Docker never restarts a Haven container (restart policy "no"): the agent
 // decides replacements, from the exits Events reports.
 //

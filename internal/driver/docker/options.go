@@ -51,6 +51,7 @@ func applyContainerOptions(opts spec.ContainerOptions, cfg *container.Config, ho
 	host.ExtraHosts = opts.ExtraHosts
 	host.DNS = opts.DNS
 	host.DNSSearch = opts.DNSSearch
+	host.DNSOptions = opts.DNSOptions
 	host.CapAdd = opts.CapAdd
 	host.CapDrop = opts.CapDrop
 	host.Sysctls = opts.Sysctls
@@ -91,8 +92,14 @@ func applyContainerOptions(opts spec.ContainerOptions, cfg *container.Config, ho
 		host.NanoCPUs = opts.NanoCPUs
 	}
 	host.CPUShares = opts.CPUShares
+	host.CpusetCpus = opts.CPUSet
+	host.CPUPeriod = opts.CPUPeriod
+	host.CPUQuota = opts.CPUQuota
+	host.UTSMode = container.UTSMode(opts.UTS)
+	host.UsernsMode = container.UsernsMode(opts.UsernsMode)
 	host.MemoryReservation = opts.MemoryReservationBytes
 	host.MemorySwappiness = opts.MemorySwappiness
+	host.MemorySwap = opts.MemorySwapBytes
 	if opts.PidsLimit != 0 {
 		n := opts.PidsLimit
 		host.PidsLimit = &n

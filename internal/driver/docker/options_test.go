@@ -50,6 +50,7 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 			ExtraHosts:             []string{"db.local:10.0.0.5"},
 			DNS:                    []string{"127.0.0.53"},
 			DNSSearch:              []string{"corp.internal"},
+			DNSOptions:             []string{"ndots:2", "use-vc"},
 			CapAdd:                 []string{"NET_BIND_SERVICE"},
 			CapDrop:                []string{"MKNOD"},
 			Sysctls:                map[string]string{"net.core.somaxconn": "1024"},
@@ -62,11 +63,14 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 			Runtime:                "runc",
 			NanoCPUs:               500_000_000,
 			CPUShares:              512,
+			CPUSet:                 "0", // every node has CPU 0
 			MemoryReservationBytes: 32 << 20,
 			MemorySwappiness:       &swap,
+			MemorySwapBytes:        384 << 20, // not the Engine's default, twice the memory limit
 			PidsLimit:              100,
 			OOMScoreAdj:            300,
 		},
+		Resources: spec.Resources{MemoryBytes: 256 << 20}, // memswap_limit needs one
 		Health: &spec.HealthCheck{Kind: spec.CheckExec, Command: []string{"/check"},
 			Interval: spec.Duration(5 * time.Second), StartPeriod: spec.Duration(30 * time.Second), StartInterval: spec.Duration(time.Second)},
 		Routes: []spec.Route{{PathPrefix: "/", Port: 8080}},
@@ -108,6 +112,7 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 		{"extra_hosts", slices.Equal(h.ExtraHosts, []string{"db.local:10.0.0.5"}), h.ExtraHosts},
 		{"dns", slices.Equal(h.DNS, []string{"127.0.0.53"}), h.DNS},
 		{"dns_search", slices.Equal(h.DNSSearch, []string{"corp.internal"}), h.DNSSearch},
+		{"dns_opt", slices.Equal(h.DNSOptions, []string{"ndots:2", "use-vc"}), h.DNSOptions},
 		{"cap_add", slices.Equal(capNames(h.CapAdd), []string{"NET_BIND_SERVICE"}), h.CapAdd},
 		{"cap_drop", slices.Equal(capNames(h.CapDrop), []string{"MKNOD"}), h.CapDrop},
 		{"sysctls", h.Sysctls["net.core.somaxconn"] == "1024", h.Sysctls},
@@ -119,6 +124,7 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 		{"runtime", h.Runtime == "runc", h.Runtime},
 		{"cpus", h.NanoCPUs == 500_000_000, h.NanoCPUs},
 		{"cpu_shares", h.CPUShares == 512, h.CPUShares},
+		{"cpuset", h.CpusetCpus == "0", h.CpusetCpus},
 		{"mem_reservation", h.MemoryReservation == 32<<20, h.MemoryReservation},
 		{"pids_limit", h.PidsLimit != nil && *h.PidsLimit == 100, h.PidsLimit},
 		{"oom_score_adj", h.OomScoreAdj == 300, h.OomScoreAdj},
@@ -132,6 +138,15 @@ func TestContainerOptionsReachContainer(t *testing.T) {
 			ok   bool
 			seen any
 		}{"healthcheck.start_interval", cfg.Healthcheck != nil && cfg.Healthcheck.StartInterval == time.Second, cfg.Healthcheck})
+	}
+	// memswap_limit needs the node's swap accounting; without it the
+	// Engine drops the limit (with a warning), as docker run does.
+	if info, err := d.cli.Info(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if !info.SwapLimit {
+		t.Logf("the node has no swap accounting: memswap_limit not checked (MemorySwap %d)", h.MemorySwap)
+	} else if h.MemorySwap != 384<<20 {
+		t.Errorf("memswap_limit: MemorySwap %d, want %d", h.MemorySwap, 384<<20)
 	}
 	// mem_swappiness needs cgroup v1; on cgroup v2 the Engine drops it
 	// (with a warning), as docker run does.
@@ -168,8 +183,11 @@ func TestPrivilegedOptionsReachContainer(t *testing.T) {
 	env := newEnv(t, d, "test")
 	no := false
 	svc := spec.Service{Name: "root", Image: testAppImage(t),
-		Container: spec.ContainerOptions{Privileged: true, PID: "host", Init: &no},
-		Health:    &spec.HealthCheck{Kind: spec.CheckNone}}
+		// cpu_period/cpu_quota ride here: the other test sets cpus, which
+		// the Engine refuses with them.
+		Container: spec.ContainerOptions{Privileged: true, PID: "host", UTS: "host", UsernsMode: "host", Init: &no,
+			CPUPeriod: 100000, CPUQuota: 50000},
+		Health: &spec.HealthCheck{Kind: spec.CheckNone}}
 	app := spec.App{Name: env.App, Services: []spec.Service{svc}}
 	req := driver.StartRequest{Labels: labelsFor(env, svc), Service: svc, App: app}
 	cfg, host, _, err := containerConfig(req, env)
@@ -189,6 +207,15 @@ func TestPrivilegedOptionsReachContainer(t *testing.T) {
 	}
 	if c.HostConfig.PidMode != "host" {
 		t.Errorf("pid: PidMode %q, want host", c.HostConfig.PidMode)
+	}
+	if c.HostConfig.UTSMode != "host" {
+		t.Errorf("uts: UTSMode %q, want host", c.HostConfig.UTSMode)
+	}
+	if c.HostConfig.UsernsMode != "host" {
+		t.Errorf("userns_mode: UsernsMode %q, want host", c.HostConfig.UsernsMode)
+	}
+	if c.HostConfig.CPUPeriod != 100000 || c.HostConfig.CPUQuota != 50000 {
+		t.Errorf("cpu_period/cpu_quota: %d/%d, want 100000/50000", c.HostConfig.CPUPeriod, c.HostConfig.CPUQuota)
 	}
 	if c.HostConfig.Init == nil || *c.HostConfig.Init {
 		t.Errorf("init: false did not reach the container: %v", c.HostConfig.Init)

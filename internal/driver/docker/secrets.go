@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -16,7 +17,8 @@ import (
 // /run/secrets/<target> in the created container, before it starts. The
 // values travel from the secret store to the Engine in memory: no file in
 // Haven's data directory ever holds them. Mode 0444 as compose gives file
-// secrets, so an app running as a non-root user can read them.
+// secrets, so an app running as a non-root user can read them. The
+// service's Files are written in the same archive.
 func (d *Driver) copySecrets(ctx context.Context, id string, req driver.StartRequest) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -50,6 +52,23 @@ func (d *Driver) copySecrets(ctx context.Context, id string, req driver.StartReq
 			return err
 		}
 	}
+	// The service's files (compose configs with content) travel the same
+	// way. The Engine creates missing parent directories (0755) and leaves
+	// existing ones as they are.
+	for _, f := range req.Service.Files {
+		mode := int64(f.Mode)
+		if mode == 0 {
+			mode = 0o444
+		}
+		name := strings.TrimPrefix(f.Target, "/")
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Uid: f.UID, Gid: f.GID, Size: int64(len(f.Content)), ModTime: now}); err != nil {
+			return err
+		}
+		if _, err := tw.Write([]byte(f.Content)); err != nil {
+			return err
+		}
+		wrote = true
+	}
 	if !wrote {
 		return nil
 	}
@@ -57,7 +76,7 @@ func (d *Driver) copySecrets(ctx context.Context, id string, req driver.StartReq
 		return err
 	}
 	if err := d.cli.CopyToContainer(ctx, id, "/", &buf, container.CopyToContainerOptions{}); err != nil {
-		return fmt.Errorf("deliver secrets: %w", err)
+		return fmt.Errorf("deliver secrets and files: %w", err)
 	}
 	return nil
 }

@@ -100,8 +100,10 @@
 // warns when a directory above the volumes (a home directory holding
 // --data-dir, say) does not let other users pass: instances could not
 // reach them. Bind mounts need nothing: the app sees the host's files
-// where they are, with its user's rights. Networks and aliases are
-// no-ops: every instance shares the host's loopback.
+// where they are, with its user's rights. An anonymous volume (a mount
+// with no source) gets nothing: a process has no mount namespace to put it
+// in, and writes where it runs. Networks, aliases, pinned addresses and
+// network_mode are no-ops: every instance shares the host's loopback.
 //
 // # Records and adoption
 //

@@ -294,6 +294,16 @@ func (d *Driver) Start(ctx context.Context, req driver.StartRequest) (driver.Ins
 	fail := func(err error) (driver.Instance, error) {
 		return driver.Instance{}, fmt.Errorf("start %s of %s/%s: %w", svc.Name, req.Labels.App, req.Labels.Env, err)
 	}
+	if len(svc.Files) > 0 {
+		// There is no container to write them into, and writing to the
+		// host's own /etc would be worse than refusing.
+		return fail(fmt.Errorf("config content for %s cannot be delivered by the process driver, which has no container to write files into: give the config `file:` (the process reads it where it is)", svc.Files[0].Target))
+	}
+	if len(svc.Files) > 0 {
+		// There is no container to write them into, and writing to the
+		// host's own /etc would be worse than refusing.
+		return fail(fmt.Errorf("config content for %s cannot be delivered by the process driver, which has no container to write files into: give the config `file:` (the process reads it where it is)", svc.Files[0].Target))
+	}
 	argv := commandLine(svc)
 	if len(argv) == 0 {
 		return fail(errors.New("no command to run: set command: in compose.yaml (the process driver ignores image:)"))
@@ -574,7 +584,9 @@ func (d *Driver) environment(req driver.StartRequest, ports map[int]int, secretD
 	}
 	env := spec.AppEnv{App: req.Labels.App, Env: req.Labels.Env}
 	for _, mt := range svc.Volumes {
-		if mt.Type != spec.MountVolume {
+		// An anonymous volume (no Source) has no name to pass it by: a
+		// process writes where it runs (doc.go).
+		if mt.Type != spec.MountVolume || mt.Source == "" {
 			continue
 		}
 		p, err := d.ensureVolume(env, mt.Source)

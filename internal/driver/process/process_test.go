@@ -331,7 +331,8 @@ func TestEnvironment(t *testing.T) {
 		Env:        map[string]string{"GREETING": "hi there", "PORT": "1"},
 		Expose:     []int{9000},
 		Secrets:    []spec.SecretRef{{Source: "db_password", Target: "db-password"}},
-		Volumes:    []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}},
+		// The anonymous volume has no name to pass: no HAVEN_VOLUME_ for it.
+		Volumes: []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}, {Type: spec.MountVolume, Target: "/anon"}},
 	}
 	inst := start(t, d, svc, app)
 	var lines []string
@@ -363,6 +364,9 @@ func TestEnvironment(t *testing.T) {
 			t.Errorf("env lacks %q; got %q", want, lines)
 		}
 	}
+	if count(lines, "HAVEN_VOLUME_=") != 0 {
+		t.Errorf("the anonymous volume was passed as a volume without a name: %q", lines)
+	}
 	if count(lines, "HAVEN_TEST_PRIVATE") != 0 {
 		t.Errorf("Haven's own environment leaked into the instance: %q", lines)
 	}
@@ -374,6 +378,13 @@ func TestEnvironment(t *testing.T) {
 	}
 	if _, err := os.Stat(volume); !os.IsNotExist(err) {
 		t.Errorf("RemoveEnv(removeVolumes) left %s (%v)", volume, err)
+	}
+
+	// A config with content has no container to be written into.
+	withFile := svc
+	withFile.Files = []spec.File{{Target: "/etc/app.conf", Content: "x"}}
+	if _, err := startErr(t, d, withFile, app); err == nil || !strings.Contains(err.Error(), "cannot be delivered by the process driver") {
+		t.Errorf("Start with a config file = %v, want the process driver's refusal", err)
 	}
 
 	svc.Secrets = []spec.SecretRef{{Source: "missing"}}
