@@ -70,7 +70,7 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	errs = append(errs, checkPortSyntax(src, opts.Profiles)...)
 	errs = append(errs, checkName(src, opts.ProjectName)...)
 	if len(errs) > 0 {
-		return nil, errs.err(files)
+		return nil, src.place(errs).err(files)
 	}
 
 	// Read before loading: compose-go writes the name it settles on back
@@ -80,28 +80,45 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	// A refused credential comes first: `${HAVEN_TOKEN:?}` also fails the
 	// load, and the reason is the refusal, not the missing value.
 	if refused := guard.problems(src); len(refused) > 0 {
-		return nil, refused.err(files)
+		return nil, src.place(refused).err(files)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, locateComposeError(src, err).err(files)
+		return nil, src.place(locateComposeError(src, err)).err(files)
 	}
 	if refused := bareCredentials(src, project); len(refused) > 0 {
-		return nil, refused.err(files)
+		return nil, src.place(refused).err(files)
 	}
 
 	m := &mapper{src: src, project: project, explicitName: explicitName}
 	app := m.app()
 	if len(m.errs) > 0 {
-		return nil, m.errs.err(files)
+		return nil, src.place(m.errs).err(files)
 	}
 	if err := app.Validate(); err != nil {
-		return nil, locateValidateErrors(src, app, err).err(files)
+		return nil, src.place(locateValidateErrors(src, app, err)).err(files)
 	}
 	app.Canonicalize()
 	return app, nil
+}
+
+// place puts the problems no key could be placed on (an app without
+// services, a check of the merged project) at the top of the file when the
+// project has only one: there is then no doubt where they come from, and
+// every problem of a readable file names it. With several files such a
+// problem belongs to none of them and stays unplaced.
+func (s *sources) place(ps problems) problems {
+	if len(s.files) != 1 {
+		return ps
+	}
+	for _, p := range ps {
+		if p.Pos.IsZero() {
+			p.Pos = Position{File: s.files[0].name, Line: 1, Column: 1}
+		}
+	}
+	return ps
 }
 
 // projectOptions turns Options into compose-go's ProjectOptions, with
