@@ -47,6 +47,9 @@ var fuzzRoutes = []struct{ method, path string }{
 // into a 403 and the run into a test of the guard alone).
 const fuzzAdmin = "fuzz-admin"
 
+// fuzzPassword is every seed's password: no answer may repeat it.
+const fuzzPassword = "correct horse battery staple"
+
 // idleAgent is an agent that never reconciles: a deploy the fuzzer gets
 // accepted is stored but never started.
 type idleAgent struct{}
@@ -100,13 +103,15 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	if _, _, err := ctl.Deploy(f.Context(), "prod", fuzzApp()); err != nil {
 		f.Fatal(err)
 	}
-	h := NewHandler(Deps{Control: ctl, Auth: au, Secrets: sec, Audit: log, DataDir: dir, Logger: logger})
+	// An alert loop that never runs: silences are kept, nothing evaluated.
+	al := &control.AlertLoop{Store: st, Logger: logger}
+	h := NewHandler(Deps{Control: ctl, Auth: au, Secrets: sec, Audit: log, Alerts: al, DataDir: dir, Logger: logger})
 	srv := httptest.NewServer(h)
 	f.Cleanup(srv.Close)
-	if err := au.AddUser(fuzzAdmin, "correct horse battery staple", []auth.Binding{{Role: auth.RoleAdmin, Env: "*"}}); err != nil {
+	if err := au.AddUser(fuzzAdmin, fuzzPassword, []auth.Binding{{Role: auth.RoleAdmin, Env: "*"}}); err != nil {
 		f.Fatal(err)
 	}
-	tok, _, err := au.Login(f.Context(), fuzzAdmin, "correct horse battery staple", "", "192.0.2.1")
+	tok, _, err := au.Login(f.Context(), fuzzAdmin, fuzzPassword, "", "192.0.2.1")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -135,6 +140,9 @@ func FuzzDecode(f *testing.F) {
 	}{
 		{0, "", `{"user":"fuzz-admin","password":"wrong"}`},
 		{0, "", `{"user":"x","password":"y","code":"123456"}`},
+		{0, "", `{"user":"fuzz-admin","password":"correct horse battery staple"}`},
+		{2, "", `{"password":"correct horse battery staple"}`},
+		{1, "", `{"name":"sudo","password":"correct horse battery staple","ttl":"8760h"}`},
 		{1, "", `{"name":"ci","bindings":[{"role":"developer","env":"prod"}],"ttl":"1h"}`},
 		{1, "", `{"name":"ci","user":"nobody","password":"p","code":"1"}`},
 		{2, "", `{"password":"wrong","code":"000000"}`},
@@ -181,6 +189,18 @@ func FuzzDecode(f *testing.F) {
 		resp.Body.Close()
 		if resp.StatusCode >= 500 {
 			t.Fatalf("%s %s %q: %d %s", rt.method, path, body, resp.StatusCode, answer)
+		}
+		// A refusal says why, as the API's JSON error (the mux's own 404
+		// and 405 for paths no route matches are plain text).
+		if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			var e Error
+			if err := json.Unmarshal(answer, &e); err != nil || e.Kind == "" || e.Message == "" {
+				t.Fatalf("%s %s %q: %d with no error kind and message: %s", rt.method, path, body, resp.StatusCode, answer)
+			}
+		}
+		// Secrets never in answers: passwords, and a secret's value.
+		if bytes.Contains(answer, []byte(fuzzPassword)) || (strings.Contains(rt.path, "/secrets/") && len(body) >= 16 && bytes.Contains(answer, body)) {
+			t.Fatalf("%s %s %q: the answer repeats a secret: %s", rt.method, path, body, answer)
 		}
 	})
 }
