@@ -1,7 +1,9 @@
 package compose
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -148,6 +150,21 @@ func FuzzLoad(f *testing.F) {
 			}
 			if verr := app.Validate(); verr != nil {
 				t.Fatalf("Load returned an app that fails Validate: %v", verr)
+			}
+			// The CLI sends the app to the server as JSON, which decodes it
+			// strictly and validates it again: what loads must deploy.
+			b, merr := json.Marshal(app)
+			if merr != nil {
+				t.Fatalf("the loaded app does not encode: %v", merr)
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			var back spec.App
+			if derr := dec.Decode(&back); derr != nil {
+				t.Fatalf("the loaded app's JSON does not decode: %v\n%s", derr, b)
+			}
+			if verr := back.Validate(); verr != nil {
+				t.Fatalf("the loaded app fails Validate once through JSON: %v\n%s", verr, b)
 			}
 			return
 		}
