@@ -47,8 +47,10 @@ type Options struct {
 // Every problem with the input — YAML syntax, keys Haven does not implement,
 // a bad x-haven block, compose-go's and spec.App.Validate's checks — is
 // returned at once, joined one per line, each as a *Problem starting with
-// "file:line:col:" when it has a place in a file. All of them match
-// spec.ErrInvalid with errors.Is.
+// "file:line:col:" when it has a place in a file (with a single file,
+// every problem once the file is read: what no key can be pinned on is
+// placed at its first line). All of them match spec.ErrInvalid with
+// errors.Is.
 func Load(ctx context.Context, opts Options) (*spec.App, error) {
 	guard := &credentialGuard{}
 	po, err := projectOptions(opts, guard)
