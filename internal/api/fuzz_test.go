@@ -198,8 +198,11 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%s %s %q: %d with no error kind and message: %s", rt.method, path, body, resp.StatusCode, answer)
 			}
 		}
-		// Secrets never in answers: passwords, and a secret's value.
-		if bytes.Contains(answer, []byte(fuzzPassword)) || (strings.Contains(rt.path, "/secrets/") && len(body) >= 16 && bytes.Contains(answer, body)) {
+		// Secrets never in answers: passwords, and a secret's value (unless
+		// the value is also part of the secret's name, which an answer may
+		// name).
+		if bytes.Contains(answer, []byte(fuzzPassword)) || (strings.Contains(rt.path, "/secrets/") && len(body) >= 16 &&
+			!strings.Contains(seg, string(body)) && bytes.Contains(answer, body)) {
 			t.Fatalf("%s %s %q: the answer repeats a secret: %s", rt.method, path, body, answer)
 		}
 	})
