@@ -24,6 +24,17 @@
 // label ("my-api"), with the compose name kept as an alias, and a warning.
 // deploy.update_config becomes the service's rolling release policy.
 //
+// With one file, a problem no key can be pinned on (an app without
+// services) is placed at the file's first line, so every problem with a
+// readable file names it.
+//
+// FuzzLoad (fuzz_test.go) feeds arbitrary bytes to Load and checks the
+// contract: no panic or hang, an App that validates (and survives the
+// server's strict JSON decode) or a spec.ErrInvalid whose problems each
+// carry file:line when the input is YAML. Run it with
+// `go test -run XXX -fuzz FuzzLoad -parallel 1 ./internal/compose`; found
+// inputs are kept under testdata/fuzz/FuzzLoad and run by plain `go test`.
+//
 // Two things compose allows are refused because the result is stored and
 // shown to everyone who may read the app: Haven's own credential variables
 // (HAVEN_TOKEN, HAVEN_MASTER_KEY, HAVEN_MASTER_KEY_NEXT) are taken out of

@@ -67,8 +67,10 @@ func Load(ctx context.Context, opts Options) (*spec.App, error) {
 // Every problem with the input — YAML syntax, keys Haven does not implement,
 // a bad x-haven block, compose-go's and spec.App.Validate's checks — is
 // returned at once, joined one per line, each as a *Problem starting with
-// "file:line:col:" when it has a place in a file. All of them match
-// spec.ErrInvalid with errors.Is.
+// "file:line:col:" when it has a place in a file (with a single file,
+// every problem once the file is read: what no key can be pinned on is
+// placed at its first line). All of them match spec.ErrInvalid with
+// errors.Is.
 func LoadResult(ctx context.Context, opts Options) (*Result, error) {
 	guard := &credentialGuard{}
 	po, err := projectOptions(opts, guard)
@@ -94,7 +96,7 @@ func LoadResult(ctx context.Context, opts Options) (*Result, error) {
 	errs = append(errs, checkPortSyntax(src, opts.Profiles)...)
 	errs = append(errs, checkName(src, opts.ProjectName)...)
 	if len(errs) > 0 {
-		return nil, errs.err(files)
+		return nil, src.place(errs).err(files)
 	}
 
 	// Read before loading: compose-go writes the name it settles on back
@@ -104,28 +106,45 @@ func LoadResult(ctx context.Context, opts Options) (*Result, error) {
 	// A refused credential comes first: `${HAVEN_TOKEN:?}` also fails the
 	// load, and the reason is the refusal, not the missing value.
 	if refused := guard.problems(src); len(refused) > 0 {
-		return nil, refused.err(files)
+		return nil, src.place(refused).err(files)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, locateComposeError(src, err).err(files)
+		return nil, src.place(locateComposeError(src, err)).err(files)
 	}
 	if refused := bareCredentials(src, project); len(refused) > 0 {
-		return nil, refused.err(files)
+		return nil, src.place(refused).err(files)
 	}
 
 	m := &mapper{src: src, project: project, explicitName: explicitName}
 	app := m.app()
 	if len(m.errs) > 0 {
-		return nil, m.errs.err(files)
+		return nil, src.place(m.errs).err(files)
 	}
 	if err := app.Validate(); err != nil {
-		return nil, locateValidateErrors(src, app, m.composeNames, err).err(files)
+		return nil, src.place(locateValidateErrors(src, app, m.composeNames, err)).err(files)
 	}
 	app.Canonicalize()
 	return &Result{App: app, Warnings: append(warns, m.warns...).sorted(files)}, nil
+}
+
+// place puts the problems no key could be placed on (an app without
+// services, a check of the merged project) at the top of the file when the
+// project has only one: there is then no doubt where they come from, and
+// every problem of a readable file names it. With several files such a
+// problem belongs to none of them and stays unplaced.
+func (s *sources) place(ps problems) problems {
+	if len(s.files) != 1 {
+		return ps
+	}
+	for _, p := range ps {
+		if p.Pos.IsZero() {
+			p.Pos = Position{File: s.files[0].name, Line: 1, Column: 1}
+		}
+	}
+	return ps
 }
 
 // projectOptions turns Options into compose-go's ProjectOptions, with

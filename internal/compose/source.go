@@ -117,7 +117,9 @@ func (s *sources) addReferenced() problems {
 			continue
 		}
 		dir := filepath.Dir(f.path)
-		add := func(rel string, service string) {
+		// add reads the file rel, named at node of f by key (include or
+		// extends.file).
+		add := func(rel, service, key string, node *yaml.Node) {
 			if rel == "" || strings.Contains(rel, "$") || strings.Contains(rel, "://") {
 				return // interpolated or remote: compose-go reports what it cannot load
 			}
@@ -127,6 +129,10 @@ func (s *sources) addReferenced() problems {
 			}
 			abs, err := filepath.Abs(p)
 			if err != nil {
+				return
+			}
+			if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+				errs.add(posOf(f, node), "`%s` names %s, which does not exist; fix the path (it is relative to %s)", key, rel, displayName(dir))
 				return
 			}
 			if g, ok := seen[abs]; ok {
@@ -152,14 +158,14 @@ func (s *sources) addReferenced() problems {
 				it = resolve(it)
 				switch it.Kind {
 				case yaml.ScalarNode:
-					add(it.Value, "")
+					add(it.Value, "", "include", it)
 				case yaml.MappingNode:
 					if p, ok := get(it, "path"); ok {
 						if v := resolve(p.value); v.Kind == yaml.ScalarNode {
-							add(v.Value, "")
+							add(v.Value, "", "include", v)
 						}
 						for _, item := range content(p.value) {
-							add(resolve(item).Value, "")
+							add(resolve(item).Value, "", "include", resolve(item))
 						}
 					}
 				}
@@ -174,7 +180,7 @@ func (s *sources) addReferenced() problems {
 			file, ok := get(ext.value, "file")
 			name, _ := get(ext.value, "service")
 			if ok && name.value != nil {
-				add(resolve(file.value).Value, resolve(name.value).Value)
+				add(resolve(file.value).Value, resolve(name.value).Value, "extends.file", resolve(file.value))
 			}
 		}
 	}

@@ -177,7 +177,7 @@ func (d *Driver) Name() string { return "process" }
 func (d *Driver) PrepareImage(ctx context.Context, env spec.AppEnv, svc spec.Service) (string, error) {
 	argv := commandLine(svc)
 	if len(argv) == 0 {
-		return "", fmt.Errorf("service %s: the process driver runs a command and the service has none; set command: (or entrypoint:) in compose.yaml (image: is ignored by this driver)", svc.Name)
+		return "", fmt.Errorf("%w: the process driver runs a command and this service has none; set command: (or entrypoint:) in compose.yaml (image: is ignored by this driver)", spec.ErrInvalid)
 	}
 	if _, err := lookPath(argv[0], svc.WorkingDir); err != nil {
 		return "", fmt.Errorf("service %s: %w: the process driver runs host programs and %q is not one on this machine (%v)", svc.Name, driver.ErrImageNotFound, argv[0], err)
