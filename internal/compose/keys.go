@@ -231,11 +231,6 @@ var (
 
 // keyHints say how to do without a key Haven refuses, and why.
 var keyHints = map[string]string{
-	"container_name":                     "Haven names containers itself, one per instance",
-	"cpus":                               "use deploy.resources.limits.cpus",
-	"logging":                            "Haven captures container output itself",
-	"stop_signal":                        "Haven stops instances with SIGTERM, then SIGKILL after stop_grace_period",
-	"start_interval":                     "use interval",
 	"external_links":                     "Haven starts no container outside the app; run it as a service of the app, or reach it by its host address",
 	"log_driver":                         "use `logging:`",
 	"log_opt":                            "use `logging:`",
@@ -250,7 +245,7 @@ var keyHints = map[string]string{
 	"generic_resources":                  "they are Swarm's node resources; with one node there is nothing to reserve",
 	"dockerfile_inline":                  "write the Dockerfile to a file and use build.dockerfile",
 	"models":                             "Haven runs no model runner; run one as a service of the app",
-	"jobs":                               "run one-off commands with x-haven.release.migrate or `haven run`",
+	"jobs":                               "run one-off commands with `haven exec SERVICE -- CMD`, or a migration with x-haven.release.migrate",
 	"provider":                           "Haven creates no provider resources; run it as a service or outside Haven",
 	"pre_start":                          "run the step in the image's entrypoint",
 	"post_start":                         "run the step in the image's entrypoint",
