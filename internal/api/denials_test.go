@@ -1,20 +1,19 @@
 package api
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/haven-platform/haven/internal/audit"
 	"github.com/haven-platform/haven/internal/auth"
 	"github.com/haven-platform/haven/internal/store/bolt"
+	"github.com/haven-platform/haven/internal/syncbuf"
 )
 
 // TestRefusalsAreCountedNotRecordedEach: unauthenticated requests leave no
@@ -129,29 +128,11 @@ func TestFailedLoginFloodIsCounted(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestAnonymousTrafficDoesNotFillTheServerLog: unauthenticated calls and
 // paths no route matches log at debug level only, so anyone cannot grow
 // the server log a line per request.
 func TestAnonymousTrafficDoesNotFillTheServerLog(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	srv, _, _, _ := newAuditedServer(t, &out)
 	for range 20 {
 		for _, path := range []string{"/v1/users", "/v1/no-such-route", "/etc/passwd"} {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/haven-platform/haven/internal/spec"
+	"github.com/haven-platform/haven/internal/syncbuf"
 )
 
 // upstream is a real HTTP backend that counts its requests and echoes what
@@ -192,7 +192,7 @@ func TestLeastRequests(t *testing.T) {
 func TestEjectAndRetry(t *testing.T) {
 	good := newUpstream(t, "good", nil)
 	dead := deadTarget(t, "dead")
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	p := New(Config{AccessLog: &logBuf})
 	p.Update(oneBackend("b", dead, good.Target))
 	front := newFront(t, p)
@@ -531,7 +531,7 @@ func TestAccessLog(t *testing.T) {
 		}
 		io.WriteString(w, "0123456789")
 	})
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	p := New(Config{AccessLog: &buf})
 	p.Update([]Backend{{Name: "shop/default/api", Routes: []spec.Route{{Host: "shop.example", PathPrefix: "/"}}, Targets: []Target{u.Target}}})
 	front := newFront(t, p)
@@ -594,24 +594,6 @@ func targetState(p *Proxy, id string) TargetState {
 	return -1
 }
 
-// syncBuffer is a bytes.Buffer safe for the proxy's writer and the test's reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestUpgrade proxies a protocol upgrade (as WebSockets use) and counts the
 // upgraded connection as in flight until it closes, so Drain waits for it.
 func TestUpgrade(t *testing.T) {
@@ -626,7 +608,7 @@ func TestUpgrade(t *testing.T) {
 		brw.Flush()
 		io.Copy(conn, brw) // echo until the client closes
 	})
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	p := New(Config{AccessLog: &buf})
 	p.Update(oneBackend("b", u.Target))
 	front := newFront(t, p)

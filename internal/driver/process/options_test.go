@@ -1,16 +1,15 @@
 package process
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/haven-platform/haven/internal/spec"
+	"github.com/haven-platform/haven/internal/syncbuf"
 )
 
 // TestStopSignal: stop_signal is the signal Stop sends first; the
@@ -56,7 +55,7 @@ func TestStopSignal(t *testing.T) {
 // are named in one warning per revision, however many instances start.
 // Not parallel: it swaps the default logger.
 func TestIgnoredOptionsWarnOnce(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })
@@ -74,22 +73,4 @@ func TestIgnoredOptionsWarnOnce(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], `options="tty, cap_add"`) {
 		t.Errorf("warnings %q, want one naming tty and cap_add (stop_signal applies)", lines)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
