@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/haven-platform/haven/internal/audit"
@@ -24,12 +23,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ auth.Identity)
 	source := sourceAddr(r)
 	token, info, err := h.auth.Login(r.Context(), req.User, req.Password, req.Code, source)
 	if err != nil {
-		if h.denials.Allow("login "+source, failedLoginsPerMinute) {
-			_ = h.record(r, req.User, "login", "user "+req.User, "", "denied", 0)
-		} else {
-			h.denials.Add(audit.Record{Actor: req.User, Action: "login", Target: fmt.Sprintf("failed logins beyond %d a minute", failedLoginsPerMinute),
-				Source: source, Result: "denied", Status: loginStatus(err)})
-		}
+		h.recordRefused(r, "login "+source, failedLoginsPerMinute,
+			audit.Record{Actor: req.User, Action: "login", Target: "user " + req.User},
+			"failed logins", loginStatus(err))
 		writeError(w, err)
 		return
 	}

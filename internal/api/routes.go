@@ -132,12 +132,23 @@ const deniedPerMinute = 30
 // recordDenied records an authenticated actor's refused call: on its own
 // while the actor's budget lasts, counted after.
 func (h *Handler) recordDenied(r *http.Request, who, action, target, env string) {
-	if h.denials.Allow("denied "+who, deniedPerMinute) {
-		_ = h.record(r, who, action, target, env, "denied", http.StatusForbidden)
+	h.recordRefused(r, "denied "+who, deniedPerMinute,
+		audit.Record{Actor: who, Action: action, Target: target, Env: env, Status: http.StatusForbidden},
+		"denied calls", http.StatusForbidden)
+}
+
+// recordRefused is the one way a refusal by a known name (an actor, a
+// login's source) reaches the trail: rec becomes a record of its own while
+// key's budget of perMinute lasts this minute; past it the refusal is
+// counted, as "<counted> beyond N a minute" with countedStatus, so a flood
+// costs no fsync per request.
+func (h *Handler) recordRefused(r *http.Request, key string, perMinute int, rec audit.Record, counted string, countedStatus int) {
+	if h.denials.Allow(key, perMinute) {
+		_ = h.record(r, rec.Actor, rec.Action, rec.Target, rec.Env, "denied", rec.Status)
 		return
 	}
-	h.denials.Add(audit.Record{Actor: who, Action: action, Target: fmt.Sprintf("denied calls beyond %d a minute", deniedPerMinute),
-		Env: env, Source: sourceAddr(r), Result: "denied", Status: http.StatusForbidden})
+	h.denials.Add(audit.Record{Actor: rec.Actor, Action: rec.Action, Target: fmt.Sprintf("%s beyond %d a minute", counted, perMinute),
+		Env: rec.Env, Source: sourceAddr(r), Result: "denied", Status: countedStatus})
 }
 
 func actor(id auth.Identity) string {
